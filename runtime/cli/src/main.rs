@@ -1,0 +1,2 @@
+//! `qsbackup`: the command-line host of the engine.
+fn main() {}

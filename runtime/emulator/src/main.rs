@@ -1,0 +1,2 @@
+//! `qsbackup-emulator`: runs the QuickSight emulator standalone.
+fn main() {}
