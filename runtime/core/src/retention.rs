@@ -141,3 +141,52 @@ mod tests {
         assert_eq!(identity_expiry(&r, now), (now + Duration::days(373)).timestamp());
     }
 }
+
+/// What `prune` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PruneOutput {
+    pub kept: usize,
+    pub deleted: usize,
+    pub deleted_runs: Vec<String>,
+}
+
+impl crate::Engine {
+    /// Applies retention to the finished runs of this account/Region. Runs without a manifest
+    /// (running, or interrupted) are never touched; the manifest is deleted last.
+    pub async fn prune(&self, now: DateTime<Utc>, dry_run: bool) -> Result<PruneOutput, crate::StepError> {
+        let runs_prefix = self.scope.runs();
+        let keys = self.store.list(&runs_prefix).await?;
+        let mut entries = Vec::new();
+        for key in keys.iter().filter(|k| k.ends_with("/manifest.json")) {
+            let run_id = key[runs_prefix.len()..].split('/').next().unwrap_or_default().to_string();
+            let Some(started) = crate::layout::run_time(&run_id) else { continue };
+            let good = match self.store.get(key).await? {
+                Some(b) => serde_json::from_slice::<crate::Manifest>(&b)
+                    .map(|m| m.status != crate::RunStatus::Failed)
+                    .unwrap_or(false),
+                None => false,
+            };
+            entries.push(RunEntry { run_id, started, good });
+        }
+        let decisions = keep_reasons(&entries, &self.policy.retention, now);
+        let mut out = PruneOutput::default();
+        for (run_id, why) in decisions {
+            if why.is_some() {
+                out.kept += 1;
+                continue;
+            }
+            if !dry_run {
+                let base = format!("{}{run_id}/", runs_prefix);
+                let manifest = format!("{base}manifest.json");
+                for key in keys.iter().filter(|k| k.starts_with(&base) && **k != manifest) {
+                    self.store.delete(key).await?;
+                }
+                self.store.delete(&manifest).await?;
+            }
+            out.deleted += 1;
+            out.deleted_runs.push(run_id);
+        }
+        Ok(out)
+    }
+}
