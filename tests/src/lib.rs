@@ -143,3 +143,90 @@ pub fn temp_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
     std::fs::File::create(&path).and_then(|mut f| f.write_all(text.as_bytes())).expect("write");
     (dir, path)
 }
+
+/// Starts an in-process emulator with the `sample` account and the given behaviour.
+pub async fn emulator(behaviour: emulator::Behaviour) -> emulator::Emulator {
+    emulator::start(emulator::EmulatorConfig {
+        seed: emulator::Seed::Sample,
+        behaviour,
+        s3_endpoint: Some(moto().endpoint.clone()),
+        port: 0,
+    })
+    .await
+    .expect("emulator starts")
+}
+
+/// A quick emulator: jobs take 150 ms + 2 ms per asset.
+pub fn quick() -> emulator::Behaviour {
+    emulator::Behaviour { job_base_ms: 150, job_per_asset_ms: 2, ..Default::default() }
+}
+
+/// The default policy aimed at the sample account, storing into `dir`.
+pub fn sample_policy(dir: &std::path::Path) -> qsbackup_policy::Policy {
+    let mut p = qsbackup_policy::Policy { name: "test".into(), ..Default::default() };
+    p.targets = vec![qsbackup_policy::Target {
+        account: SAMPLE_ACCOUNT.into(),
+        region: Some(SAMPLE_REGION.into()),
+        name: None,
+        overrides: None,
+    }];
+    p.storage.s3 = None;
+    p.storage.local = Some(qsbackup_policy::LocalStorage { path: dir.display().to_string() });
+    p
+}
+
+/// An engine for the emulator with fast polling and retries, storing where the policy says.
+pub async fn engine(emu: &emulator::Emulator, policy: &qsbackup_policy::Policy) -> qsbackup_core::Engine {
+    use std::time::Duration;
+    let how = qsbackup_core::Connect {
+        quicksight_endpoint: Some(emu.endpoint()),
+        static_credentials: true,
+        ..Default::default()
+    };
+    let mut e = qsbackup_core::Engine::connect(policy, &policy.targets[0], &how).await.expect("engine");
+    e.settings.poll = qsbackup_core::engine::PollSettings {
+        initial: Duration::from_millis(100),
+        factor: 1.3,
+        max: Duration::from_millis(500),
+    };
+    e.settings.retry = qsbackup_core::qs::RetrySettings {
+        max_attempts: 20,
+        base: Duration::from_millis(20),
+        max_delay: Duration::from_millis(300),
+    };
+    e
+}
+
+/// Points an engine at a moto bucket (SSE-S3) instead of local storage.
+pub async fn use_bucket(e: &mut qsbackup_core::Engine, bucket: &str) {
+    e.store = qsbackup_core::store::Store::S3 { client: s3_client().await, bucket: bucket.into(), kms_key_arn: None };
+}
+
+/// Creates catalog, lock and identity tables on moto with the stack's key schema and attaches
+/// them to the engine. Returns (catalog, lock, identities).
+pub async fn use_tables(e: &mut qsbackup_core::Engine) -> (String, String, String) {
+    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    let ddb = dynamodb_client().await;
+    let names = (unique("catalog"), unique("lock"), unique("identities"));
+    for (name, pk, sk) in [(&names.0, "scope", Some("runId")), (&names.1, "lockId", None), (&names.2, "runId", Some("itemKey"))] {
+        let mut req = ddb
+            .create_table()
+            .table_name(name)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(KeySchemaElement::builder().attribute_name(pk).key_type(KeyType::Hash).build().unwrap())
+            .attribute_definitions(AttributeDefinition::builder().attribute_name(pk).attribute_type(ScalarAttributeType::S).build().unwrap());
+        if let Some(sk) = sk {
+            req = req
+                .key_schema(KeySchemaElement::builder().attribute_name(sk).key_type(KeyType::Range).build().unwrap())
+                .attribute_definitions(AttributeDefinition::builder().attribute_name(sk).attribute_type(ScalarAttributeType::S).build().unwrap());
+        }
+        req.send().await.expect("create table");
+    }
+    e.tables = Some(qsbackup_core::engine::Tables {
+        client: ddb,
+        catalog: Some(names.0.clone()),
+        lock: Some(names.1.clone()),
+        identities: Some(names.2.clone()),
+    });
+    names
+}

@@ -99,7 +99,7 @@ impl Engine {
         let mut all: Vec<(Asset, Option<String>)> = lists.into_iter().flatten().collect();
 
         // Dependencies: one Describe per data set, analysis and dashboard.
-        let deps: HashMap<String, Vec<String>> = futures::stream::iter(
+        let deps: HashMap<String, Result<Vec<String>, String>> = futures::stream::iter(
             all.iter()
                 .filter(|(a, _)| {
                     matches!(a.kind, AssetType::Dataset | AssetType::Analysis | AssetType::Dashboard)
@@ -110,9 +110,11 @@ impl Engine {
         .buffer_unordered(DESCRIBE_CONCURRENCY)
         .try_collect()
         .await?;
-        for (a, _) in &mut all {
-            if let Some(d) = deps.get(&a.arn) {
-                a.deps.extend(d.iter().cloned());
+        for (a, reason) in &mut all {
+            match deps.get(&a.arn) {
+                Some(Ok(d)) => a.deps.extend(d.iter().cloned()),
+                Some(Err(why)) => *reason = Some(why.clone()),
+                None => {}
             }
             a.deps.sort();
             a.deps.dedup();
@@ -181,7 +183,8 @@ impl Engine {
         Ok(assets)
     }
 
-    async fn describe_deps(&self, kind: AssetType, id: &str) -> Result<Vec<String>, QsError> {
+    /// The ARNs an asset depends on, or why it cannot be exported.
+    async fn describe_deps(&self, kind: AssetType, id: &str) -> Result<Result<Vec<String>, String>, QsError> {
         let (qs, acct, rs) = (&self.qs, self.scope.account.as_str(), &self.settings.retry);
         let mut deps = Vec::new();
         match kind {
@@ -209,7 +212,14 @@ impl Engine {
                 let out = retry("DescribeDataSet", rs, &self.stats, &[], || async {
                     sdk("DescribeDataSet", qs.describe_data_set().aws_account_id(acct).data_set_id(id).send().await)
                 })
-                .await?;
+                .await;
+                // Data sets built from uploaded files cannot be described (nor exported).
+                let out = match out {
+                    Err(e) if e.code.as_deref() == Some("InvalidParameterValueException") => {
+                        return Ok(Err(format!("data set cannot be read through the API ({})", e.message)));
+                    }
+                    other => other?,
+                };
                 if let Some(d) = out.data_set() {
                     for t in d.physical_table_map().into_iter().flat_map(|m| m.values()) {
                         if let Ok(r) = t.as_relational_table() {
@@ -228,7 +238,7 @@ impl Engine {
             }
             _ => {}
         }
-        Ok(deps)
+        Ok(Ok(deps))
     }
 
     async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, QsError> {
