@@ -253,45 +253,77 @@ impl Engine {
         }
     }
 
-    /// A failed job: bisect its range, or record the single asset it held as failed, with the
-    /// service's message, so everything else in the batch is still backed up.
+    /// A failed job. Assets the job's errors name are recorded as failed with the service's
+    /// message and the rest of the range is exported again around them; when the errors name
+    /// no asset of the range (a broken dependency), the range is bisected. Either way every
+    /// other asset of the batch is still backed up.
     pub async fn split_batch(&self, job: ExportJob) -> Result<BatchProgress, StepError> {
         let (assets, range, len) = self.range_assets(&job.work).await?;
-        let mut work = job.work.clone();
-        work.pending.remove(0);
-        if range[1] - range[0] > 1 {
-            let mid = range[0] + (range[1] - range[0]) / 2;
-            work.pending.insert(0, [mid, range[1]]);
-            work.pending.insert(0, [range[0], mid]);
-            return Ok(BatchProgress { work, done: false });
-        }
         let out = self.describe_job(&job.job_id).await?;
-        let asset = &assets[0];
-        let errors: Vec<&aws_sdk_quicksight::types::AssetBundleExportJobError> = out.errors().iter().collect();
-        let own: Vec<String> = errors
+        let messages: Vec<(Option<&str>, String)> = out
+            .errors()
             .iter()
-            .filter(|e| e.arn() == Some(asset.arn.as_str()))
-            .chain(errors.iter().filter(|e| e.arn() != Some(asset.arn.as_str())))
-            .map(|e| match (e.r#type(), e.message()) {
-                (Some(t), Some(m)) => format!("{t}: {m}"),
-                (_, Some(m)) => m.to_string(),
-                _ => "export failed without a message".to_string(),
+            .map(|e| {
+                let text = match (e.r#type(), e.message()) {
+                    (Some(t), Some(m)) => format!("{t}: {m}"),
+                    (_, Some(m)) => m.to_string(),
+                    _ => "export failed without a message".to_string(),
+                };
+                (e.arn(), text)
             })
             .collect();
-        let message = if own.is_empty() { "export job FAILED without errors".to_string() } else { own.join("; ") };
-        self.emit(Event::AssetFailed { arn: asset.arn.clone(), message: message.clone() });
-        let outcome = Outcome {
-            part: self.part_of(&job.work, range, len),
-            batch: job.work.batch,
-            range,
-            job_id: job.job_id,
-            bundle_key: None,
-            sha256: None,
-            size: None,
-            errors: vec![AssetError { arn: asset.arn.clone(), message }],
-            finished_at: chrono::Utc::now().to_rfc3339(),
+        let named: Vec<usize> = (0..assets.len())
+            .filter(|i| messages.iter().any(|(arn, _)| *arn == Some(assets[*i].arn.as_str())))
+            .collect();
+        let failing: Vec<usize> = match (named.is_empty(), assets.len()) {
+            (false, _) => named,
+            (true, 1) => vec![0],
+            (true, n) => {
+                let mut work = job.work.clone();
+                let mid = range[0] + n as u32 / 2;
+                work.pending.splice(0..1, [[range[0], mid], [mid, range[1]]]);
+                return Ok(BatchProgress { work, done: false });
+            }
         };
-        self.write_outcome(&work.run_id, &outcome).await?;
+        for &i in &failing {
+            let asset = &assets[i];
+            let own: Vec<&str> = messages.iter().filter(|(a, _)| *a == Some(asset.arn.as_str())).map(|(_, m)| m.as_str()).collect();
+            let all: Vec<&str> = messages.iter().map(|(_, m)| m.as_str()).collect();
+            let message = match (own.is_empty(), all.is_empty()) {
+                (false, _) => own.join("; "),
+                (true, false) => all.join("; "),
+                (true, true) => "export job FAILED without errors".to_string(),
+            };
+            self.emit(Event::AssetFailed { arn: asset.arn.clone(), message: message.clone() });
+            let at = range[0] + i as u32;
+            let outcome = Outcome {
+                part: self.part_of(&job.work, [at, at + 1], len),
+                batch: job.work.batch,
+                range: [at, at + 1],
+                job_id: job.job_id.clone(),
+                bundle_key: None,
+                sha256: None,
+                size: None,
+                errors: vec![AssetError { arn: asset.arn.clone(), message }],
+                finished_at: chrono::Utc::now().to_rfc3339(),
+            };
+            self.write_outcome(&job.work.run_id, &outcome).await?;
+        }
+        // The rest of the range, as the contiguous runs between failing assets.
+        let mut rest = Vec::new();
+        let mut lo = range[0];
+        for &i in &failing {
+            let at = range[0] + i as u32;
+            if lo < at {
+                rest.push([lo, at]);
+            }
+            lo = at + 1;
+        }
+        if lo < range[1] {
+            rest.push([lo, range[1]]);
+        }
+        let mut work = job.work;
+        work.pending.splice(0..1, rest);
         let done = work.pending.is_empty();
         Ok(BatchProgress { work, done })
     }
