@@ -88,6 +88,9 @@ struct BackupArgs {
     /// Print the result as JSON on stdout.
     #[arg(long)]
     json: bool,
+    /// First export poll after this many milliseconds (tuning for emulators and tests).
+    #[arg(long, hide = true, env = "QSBACKUP_POLL_INITIAL_MS")]
+    poll_initial_ms: Option<u64>,
 }
 
 #[derive(Args)]
@@ -232,13 +235,17 @@ async fn backup(args: BackupArgs) -> Result<u8> {
         identity_table: args.identity_table,
         ..Connect::default()
     };
-    let engine = match Engine::connect(&policy, &target, &how).await {
+    let mut engine = match Engine::connect(&policy, &target, &how).await {
         Ok(e) => e,
         Err(e) => {
             eprintln!("error: {e}");
             return Ok(EXIT_INVALID);
         }
     };
+    if let Some(ms) = args.poll_initial_ms {
+        engine.settings.poll.initial = Duration::from_millis(ms);
+        engine.settings.poll.max = Duration::from_millis(ms * 5);
+    }
     execute(engine, args.mode.map(Mode::from), args.dry_run, !args.no_progress, args.json).await
 }
 
