@@ -70,10 +70,19 @@ impl Moto {
             });
         let stdout = child.stdout.take().expect("piped stdout");
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line).expect("moto prints its port");
-        let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("moto did not start: {line:?}"));
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("moto prints its port");
+        let port: u16 = line
+            .trim()
+            .parse()
+            .unwrap_or_else(|_| panic!("moto did not start: {line:?}"));
         let stdin = child.stdin.take().expect("piped stdin");
-        Moto { endpoint: format!("http://127.0.0.1:{port}"), _child: child, _stdin: stdin }
+        Moto {
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _child: child,
+            _stdin: stdin,
+        }
     }
 }
 
@@ -102,7 +111,9 @@ pub async fn sdk_config(endpoint: &str, region: &str) -> SdkConfig {
 pub async fn s3_client() -> aws_sdk_s3::Client {
     let conf = sdk_config(&moto().endpoint, SAMPLE_REGION).await;
     aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&conf).force_path_style(true).build(),
+        aws_sdk_s3::config::Builder::from(&conf)
+            .force_path_style(true)
+            .build(),
     )
 }
 
@@ -132,7 +143,13 @@ pub fn unique(prefix: &str) -> String {
 /// Creates a fresh S3 bucket on moto and returns its name.
 pub async fn new_bucket() -> String {
     let name = unique("qsb-test");
-    s3_client().await.create_bucket().bucket(&name).send().await.expect("create bucket");
+    s3_client()
+        .await
+        .create_bucket()
+        .bucket(&name)
+        .send()
+        .await
+        .expect("create bucket");
     name
 }
 
@@ -140,7 +157,9 @@ pub async fn new_bucket() -> String {
 pub fn temp_file(name: &str, text: &str) -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join(name);
-    std::fs::File::create(&path).and_then(|mut f| f.write_all(text.as_bytes())).expect("write");
+    std::fs::File::create(&path)
+        .and_then(|mut f| f.write_all(text.as_bytes()))
+        .expect("write");
     (dir, path)
 }
 
@@ -158,12 +177,19 @@ pub async fn emulator(behaviour: emulator::Behaviour) -> emulator::Emulator {
 
 /// A quick emulator: jobs take 150 ms + 2 ms per asset.
 pub fn quick() -> emulator::Behaviour {
-    emulator::Behaviour { job_base_ms: 150, job_per_asset_ms: 2, ..Default::default() }
+    emulator::Behaviour {
+        job_base_ms: 150,
+        job_per_asset_ms: 2,
+        ..Default::default()
+    }
 }
 
 /// The default policy aimed at the sample account, storing into `dir`.
 pub fn sample_policy(dir: &std::path::Path) -> qsbackup_policy::Policy {
-    let mut p = qsbackup_policy::Policy { name: "test".into(), ..Default::default() };
+    let mut p = qsbackup_policy::Policy {
+        name: "test".into(),
+        ..Default::default()
+    };
     p.targets = vec![qsbackup_policy::Target {
         account: SAMPLE_ACCOUNT.into(),
         region: Some(SAMPLE_REGION.into()),
@@ -171,19 +197,26 @@ pub fn sample_policy(dir: &std::path::Path) -> qsbackup_policy::Policy {
         overrides: None,
     }];
     p.storage.s3 = None;
-    p.storage.local = Some(qsbackup_policy::LocalStorage { path: dir.display().to_string() });
+    p.storage.local = Some(qsbackup_policy::LocalStorage {
+        path: dir.display().to_string(),
+    });
     p
 }
 
 /// An engine for the emulator with fast polling and retries, storing where the policy says.
-pub async fn engine(emu: &emulator::Emulator, policy: &qsbackup_policy::Policy) -> qsbackup_core::Engine {
+pub async fn engine(
+    emu: &emulator::Emulator,
+    policy: &qsbackup_policy::Policy,
+) -> qsbackup_core::Engine {
     use std::time::Duration;
     let how = qsbackup_core::Connect {
         quicksight_endpoint: Some(emu.endpoint()),
         static_credentials: true,
         ..Default::default()
     };
-    let mut e = qsbackup_core::Engine::connect(policy, &policy.targets[0], &how).await.expect("engine");
+    let mut e = qsbackup_core::Engine::connect(policy, &policy.targets[0], &how)
+        .await
+        .expect("engine");
     e.settings.poll = qsbackup_core::engine::PollSettings {
         initial: Duration::from_millis(100),
         factor: 1.3,
@@ -199,26 +232,60 @@ pub async fn engine(emu: &emulator::Emulator, policy: &qsbackup_policy::Policy) 
 
 /// Points an engine at a moto bucket (SSE-S3) instead of local storage.
 pub async fn use_bucket(e: &mut qsbackup_core::Engine, bucket: &str) {
-    e.store = qsbackup_core::store::Store::S3 { client: s3_client().await, bucket: bucket.into(), kms_key_arn: None };
+    e.store = qsbackup_core::store::Store::S3 {
+        client: s3_client().await,
+        bucket: bucket.into(),
+        kms_key_arn: None,
+    };
 }
 
 /// Creates catalog, lock and identity tables on moto with the stack's key schema and attaches
 /// them to the engine. Returns (catalog, lock, identities).
 pub async fn use_tables(e: &mut qsbackup_core::Engine) -> (String, String, String) {
-    use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+    use aws_sdk_dynamodb::types::{
+        AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType,
+    };
     let ddb = dynamodb_client().await;
     let names = (unique("catalog"), unique("lock"), unique("identities"));
-    for (name, pk, sk) in [(&names.0, "scope", Some("runId")), (&names.1, "lockId", None), (&names.2, "runId", Some("itemKey"))] {
+    for (name, pk, sk) in [
+        (&names.0, "scope", Some("runId")),
+        (&names.1, "lockId", None),
+        (&names.2, "runId", Some("itemKey")),
+    ] {
         let mut req = ddb
             .create_table()
             .table_name(name)
             .billing_mode(BillingMode::PayPerRequest)
-            .key_schema(KeySchemaElement::builder().attribute_name(pk).key_type(KeyType::Hash).build().unwrap())
-            .attribute_definitions(AttributeDefinition::builder().attribute_name(pk).attribute_type(ScalarAttributeType::S).build().unwrap());
+            .key_schema(
+                KeySchemaElement::builder()
+                    .attribute_name(pk)
+                    .key_type(KeyType::Hash)
+                    .build()
+                    .unwrap(),
+            )
+            .attribute_definitions(
+                AttributeDefinition::builder()
+                    .attribute_name(pk)
+                    .attribute_type(ScalarAttributeType::S)
+                    .build()
+                    .unwrap(),
+            );
         if let Some(sk) = sk {
             req = req
-                .key_schema(KeySchemaElement::builder().attribute_name(sk).key_type(KeyType::Range).build().unwrap())
-                .attribute_definitions(AttributeDefinition::builder().attribute_name(sk).attribute_type(ScalarAttributeType::S).build().unwrap());
+                .key_schema(
+                    KeySchemaElement::builder()
+                        .attribute_name(sk)
+                        .key_type(KeyType::Range)
+                        .build()
+                        .unwrap(),
+                )
+                .attribute_definitions(
+                    AttributeDefinition::builder()
+                        .attribute_name(sk)
+                        .attribute_type(ScalarAttributeType::S)
+                        .build()
+                        .unwrap(),
+                );
         }
         req.send().await.expect("create table");
     }

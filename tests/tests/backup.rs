@@ -17,7 +17,9 @@ fn read_manifest(dir: &std::path::Path, key: &str) -> Manifest {
 /// Export jobs the engine started successfully, by its own count.
 fn jobs_started_by_engine(e: &qsbackup_core::Engine) -> u64 {
     let s = e.stats.snapshot();
-    s.get("StartAssetBundleExportJob").map(|o| o.calls - o.throttled - o.failed).unwrap_or(0)
+    s.get("StartAssetBundleExportJob")
+        .map(|o| o.calls - o.throttled - o.failed)
+        .unwrap_or(0)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -29,34 +31,68 @@ async fn full_local_backup_isolates_broken_assets_and_reports_unsupported_ones()
     let m = read_manifest(dir.path(), &out.manifest_key);
 
     // Defect 4 of the sample tool: one broken dashboard must not lose its batch.
-    assert_eq!(out.status, RunStatus::PartiallyFailed, "the sample account seeds broken dashboards");
+    assert_eq!(
+        out.status,
+        RunStatus::PartiallyFailed,
+        "the sample account seeds broken dashboards"
+    );
     let failed: Vec<_> = m.assets.iter().filter(|a| a.error.is_some()).collect();
     assert!(!failed.is_empty());
     for a in &failed {
-        assert!(a.error.as_ref().unwrap().contains("cannot be exported"), "{a:?}");
+        assert!(
+            a.error.as_ref().unwrap().contains("cannot be exported"),
+            "{a:?}"
+        );
     }
-    assert!(m.backed_up() > 100, "most of the sample account is backed up: {}", m.backed_up());
+    assert!(
+        m.backed_up() > 100,
+        "most of the sample account is backed up: {}",
+        m.backed_up()
+    );
     // Every exportable asset is accounted for, with its bundle's checksum and size.
     for a in m.assets.iter().filter(|a| a.error.is_none()) {
         let key = a.bundle_key.as_ref().unwrap();
         let bytes = std::fs::read(dir.path().join(key)).unwrap();
         assert_eq!(Some(bytes.len() as u64), a.size);
-        assert_eq!(a.sha256.as_deref(), Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str()));
+        assert_eq!(
+            a.sha256.as_deref(),
+            Some(hex::encode(sha2::Sha256::digest(&bytes)).as_str())
+        );
     }
     for b in &m.bundles {
         assert!(verify_zip(&dir.path().join(&b.key)).unwrap() > 0);
     }
     // Unsupported data sources and what depends on them are skipped with a reason.
-    assert!(m.skipped.iter().any(|s| s.reason.contains("not supported")), "{:?}", m.skipped);
-    assert!(m.skipped.iter().any(|s| s.reason.starts_with("depends on unsupported")));
+    assert!(
+        m.skipped.iter().any(|s| s.reason.contains("not supported")),
+        "{:?}",
+        m.skipped
+    );
+    assert!(
+        m.skipped
+            .iter()
+            .any(|s| s.reason.starts_with("depends on unsupported"))
+    );
     // Identities and account settings are in the run folder.
-    let run = dir.path().join(out.manifest_key.trim_end_matches("manifest.json"));
-    for f in ["identities/default/users.json", "identities/default/groups.json", "account/settings.json", "report.md", "report.json", "plan.json"] {
+    let run = dir
+        .path()
+        .join(out.manifest_key.trim_end_matches("manifest.json"));
+    for f in [
+        "identities/default/users.json",
+        "identities/default/groups.json",
+        "account/settings.json",
+        "report.md",
+        "report.json",
+        "plan.json",
+    ] {
         assert!(run.join(f).exists(), "{f} missing");
     }
     assert!(m.identities.as_ref().unwrap().users > 0);
     // No duplicate export jobs; no more than 5 at once (the emulator would refuse a sixth).
-    assert_eq!(emu.counters().export_jobs_started, jobs_started_by_engine(&engine));
+    assert_eq!(
+        emu.counters().export_jobs_started,
+        jobs_started_by_engine(&engine)
+    );
     assert_eq!(emu.counters().op("StartAssetBundleExportJob").throttled, 0);
 }
 
@@ -73,12 +109,31 @@ async fn backup_to_s3_and_dynamodb_records_the_run_and_writes_no_empty_sets() {
     assert_eq!(out.status, RunStatus::PartiallyFailed);
 
     let s3 = s3_client().await;
-    let body = s3.get_object().bucket(&bucket).key(&out.manifest_key).send().await.unwrap().body.collect().await.unwrap();
+    let body = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(&out.manifest_key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap();
     let m: Manifest = serde_json::from_slice(&body.into_bytes()).unwrap();
     assert_eq!(m.backed_up(), out.assets);
-    let head = s3.head_object().bucket(&bucket).key(&m.bundles[0].key).send().await.unwrap();
+    let head = s3
+        .head_object()
+        .bucket(&bucket)
+        .key(&m.bundles[0].key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(head.content_length(), Some(m.bundles[0].size as i64));
-    assert!(head.server_side_encryption().is_some(), "bundles are encrypted at rest");
+    assert!(
+        head.server_side_encryption().is_some(),
+        "bundles are encrypted at rest"
+    );
 
     let ddb = dynamodb_client().await;
     let items = ddb.scan().table_name(&identities).send().await.unwrap();
@@ -90,12 +145,21 @@ async fn backup_to_s3_and_dynamodb_records_the_run_and_writes_no_empty_sets() {
         }
         assert!(item.contains_key("expiresAt"));
     }
-    assert!(items.items().iter().any(|i| i.get("memberCount").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("0")));
+    assert!(items.items().iter().any(|i| {
+        i.get("memberCount")
+            .and_then(|v| v.as_s().ok())
+            .map(String::as_str)
+            == Some("0")
+    }));
     let record = ddb.scan().table_name(&catalog).send().await.unwrap();
     let record = &record.items()[0];
     assert_eq!(record["status"].as_s().unwrap(), "PartiallyFailed");
     assert_eq!(record["manifestKey"].as_s().unwrap(), &out.manifest_key);
-    assert_eq!(ddb.scan().table_name(&lock).send().await.unwrap().count(), 0, "lock released");
+    assert_eq!(
+        ddb.scan().table_name(&lock).send().await.unwrap().count(),
+        0,
+        "lock released"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,19 +179,39 @@ async fn throttling_and_server_errors_lose_nothing_and_never_double_a_job() {
     let m = read_manifest(dir.path(), &out.manifest_key);
     assert_eq!(out.status, RunStatus::PartiallyFailed);
     let c = emu.counters();
-    assert!(c.operations.values().map(|o| o.throttled).sum::<u64>() > 50, "the fault model was active: {c:?}");
+    assert!(
+        c.operations.values().map(|o| o.throttled).sum::<u64>() > 50,
+        "the fault model was active: {c:?}"
+    );
     // Every asset of a clean plan is in the manifest; only the broken ones failed.
     assert_eq!(m.assets.len(), clean.asset_count());
-    assert!(m.assets.iter().filter_map(|a| a.error.as_ref()).all(|e| e.contains("cannot be exported")));
-    assert_eq!(c.export_jobs_started, jobs_started_by_engine(&e), "no duplicate export jobs");
+    assert!(
+        m.assets
+            .iter()
+            .filter_map(|a| a.error.as_ref())
+            .all(|e| e.contains("cannot be exported"))
+    );
+    assert_eq!(
+        c.export_jobs_started,
+        jobs_started_by_engine(&e),
+        "no duplicate export jobs"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_download_url_is_renewed_and_a_truncated_download_retried() {
-    let emu = emulator(qsbackup_emulator::Behaviour { truncate_probability: 0.5, fault_seed: 3, ..quick() }).await;
+    let emu = emulator(qsbackup_emulator::Behaviour {
+        truncate_probability: 0.5,
+        fault_seed: 3,
+        ..quick()
+    })
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let e = engine(&emu, &sample_policy(dir.path())).await;
-    let run = e.begin(BeginInput::default(), chrono::Utc::now()).await.unwrap();
+    let run = e
+        .begin(BeginInput::default(), chrono::Utc::now())
+        .await
+        .unwrap();
     let d = e.discover(&run.run_id).await.unwrap();
     let mut job = e.start_export(d.batches[0].clone()).await.unwrap();
     while job.status == JobState::Pending {
@@ -140,7 +224,10 @@ async fn an_expired_download_url_is_renewed_and_a_truncated_download_retried() {
     let progress = e.store_bundle(job).await.unwrap();
     assert!(progress.done);
     let key = e.scope.run(&run.run_id).bundle("b0000");
-    assert!(verify_zip(&dir.path().join(&key)).unwrap() > 0, "the stored bundle is a complete zip");
+    assert!(
+        verify_zip(&dir.path().join(&key)).unwrap() > 0,
+        "the stored bundle is a complete zip"
+    );
     let downloads = emu.counters().downloads;
     assert!(downloads >= 1);
     // Over many downloads with a 50% truncation rate, each bundle still arrives intact.
@@ -156,8 +243,20 @@ async fn an_expired_download_url_is_renewed_and_a_truncated_download_retried() {
             stored += 1;
         }
     }
-    assert!(emu.counters().downloads > stored, "some downloads were truncated and retried");
-    for entry in std::fs::read_dir(dir.path().join(e.scope.run(&run.run_id).bundle("x").trim_end_matches("/x.qs"))).unwrap() {
+    assert!(
+        emu.counters().downloads > stored,
+        "some downloads were truncated and retried"
+    );
+    for entry in std::fs::read_dir(
+        dir.path().join(
+            e.scope
+                .run(&run.run_id)
+                .bundle("x")
+                .trim_end_matches("/x.qs"),
+        ),
+    )
+    .unwrap()
+    {
         assert!(verify_zip(&entry.unwrap().path()).is_ok());
     }
 }
@@ -168,7 +267,10 @@ async fn a_missing_bucket_is_reported_before_any_export_starts() {
     let dir = tempfile::tempdir().unwrap();
     let mut e = engine(&emu, &sample_policy(dir.path())).await;
     use_bucket(&mut e, "qsb-no-such-bucket").await;
-    let err = Arc::new(e).run_backup(None, chrono::Utc::now()).await.unwrap_err();
+    let err = Arc::new(e)
+        .run_backup(None, chrono::Utc::now())
+        .await
+        .unwrap_err();
     assert!(matches!(err, StepError::Storage(_)), "{err:?}");
     assert!(err.to_string().contains("does not exist"), "{err}");
     assert_eq!(emu.counters().export_jobs_started, 0);
@@ -181,26 +283,66 @@ async fn a_second_run_is_refused_while_the_first_holds_the_lock() {
     let policy = sample_policy(dir.path());
     let first = engine(&emu, &policy).await;
     let second = engine(&emu, &policy).await;
-    let run = first.begin(BeginInput::default(), chrono::Utc::now()).await.unwrap();
-    let refused = Arc::new(second).run_backup(None, chrono::Utc::now()).await.unwrap_err();
+    let run = first
+        .begin(BeginInput::default(), chrono::Utc::now())
+        .await
+        .unwrap();
+    let refused = Arc::new(second)
+        .run_backup(None, chrono::Utc::now())
+        .await
+        .unwrap_err();
     assert!(matches!(refused, StepError::LockHeld(_)), "{refused:?}");
-    assert!(refused.to_string().contains(&run.run_id), "the message names the holder: {refused}");
+    assert!(
+        refused.to_string().contains(&run.run_id),
+        "the message names the holder: {refused}"
+    );
     // The first run is unaffected and releases the lock when it finishes.
-    let out = first.finalize(FinalizeInput { run_id: run.run_id.clone(), ..Default::default() }, chrono::Utc::now()).await.unwrap();
+    let out = first
+        .finalize(
+            FinalizeInput {
+                run_id: run.run_id.clone(),
+                ..Default::default()
+            },
+            chrono::Utc::now(),
+        )
+        .await
+        .unwrap();
     assert_eq!(out.run_id, run.run_id);
     let again = engine(&emu, &policy).await;
-    again.begin(BeginInput::default(), chrono::Utc::now()).await.unwrap();
+    again
+        .begin(BeginInput::default(), chrono::Utc::now())
+        .await
+        .unwrap();
 
     // The same with the DynamoDB lock table.
     let mut a = engine(&emu, &policy).await;
     let (_, lock, _) = use_tables(&mut a).await;
     let mut b = engine(&emu, &policy).await;
     b.tables = a.tables.clone();
-    let run_a = a.begin(BeginInput::default(), chrono::Utc::now()).await.unwrap();
-    let err = b.begin(BeginInput::default(), chrono::Utc::now()).await.unwrap_err();
-    assert!(matches!(err, StepError::LockHeld(_)) && err.to_string().contains(&run_a.run_id), "{err}");
+    let run_a = a
+        .begin(BeginInput::default(), chrono::Utc::now())
+        .await
+        .unwrap();
+    let err = b
+        .begin(BeginInput::default(), chrono::Utc::now())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StepError::LockHeld(_)) && err.to_string().contains(&run_a.run_id),
+        "{err}"
+    );
     a.release_lock(&run_a.run_id).await.unwrap();
-    assert_eq!(dynamodb_client().await.scan().table_name(&lock).send().await.unwrap().count(), 0);
+    assert_eq!(
+        dynamodb_client()
+            .await
+            .scan()
+            .table_name(&lock)
+            .send()
+            .await
+            .unwrap()
+            .count(),
+        0
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -210,13 +352,31 @@ async fn a_stored_object_is_never_overwritten() {
     let mut e = engine(&emu, &sample_policy(dir.path())).await;
     let bucket = new_bucket().await;
     use_bucket(&mut e, &bucket).await;
-    e.store.put_new("a/run/manifest.json", b"first".to_vec()).await.unwrap();
-    let again = e.store.put_new("a/run/manifest.json", b"second".to_vec()).await;
-    assert!(matches!(again, Err(qsbackup_core::store::StoreError::AlreadyExists { .. })), "{again:?}");
-    assert_eq!(e.store.get("a/run/manifest.json").await.unwrap().unwrap(), b"first");
+    e.store
+        .put_new("a/run/manifest.json", b"first".to_vec())
+        .await
+        .unwrap();
+    let again = e
+        .store
+        .put_new("a/run/manifest.json", b"second".to_vec())
+        .await;
+    assert!(
+        matches!(
+            again,
+            Err(qsbackup_core::store::StoreError::AlreadyExists { .. })
+        ),
+        "{again:?}"
+    );
+    assert_eq!(
+        e.store.get("a/run/manifest.json").await.unwrap().unwrap(),
+        b"first"
+    );
 
     // Storing the same bundle twice (a retried step) keeps the first object and succeeds.
-    let run = e.begin(BeginInput::default(), chrono::Utc::now()).await.unwrap();
+    let run = e
+        .begin(BeginInput::default(), chrono::Utc::now())
+        .await
+        .unwrap();
     let d = e.discover(&run.run_id).await.unwrap();
     let mut job = e.start_export(d.batches[0].clone()).await.unwrap();
     while job.status == JobState::Pending {
@@ -226,7 +386,14 @@ async fn a_stored_object_is_never_overwritten() {
     e.store_bundle(job.clone()).await.unwrap();
     e.store_bundle(job).await.unwrap();
     let key = e.scope.run(&run.run_id).bundle("b0000");
-    let versions = s3_client().await.list_object_versions().bucket(&bucket).prefix(&key).send().await.unwrap();
+    let versions = s3_client()
+        .await
+        .list_object_versions()
+        .bucket(&bucket)
+        .prefix(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(versions.versions().len(), 1);
 }
 
@@ -240,10 +407,19 @@ async fn a_run_whose_discovery_failed_is_failed_never_success() {
         fault_operations: [("ListDashboards".to_string(), 1.0)].into(),
         ..quick()
     });
-    let out = Arc::new(e).run_backup(None, chrono::Utc::now()).await.unwrap();
+    let out = Arc::new(e)
+        .run_backup(None, chrono::Utc::now())
+        .await
+        .unwrap();
     // Defect 1 of the sample tool: a failed discovery reported success.
     assert_eq!(out.status, RunStatus::Failed);
     let m = read_manifest(dir.path(), &out.manifest_key);
-    assert!(m.errors.iter().any(|e| e.starts_with("discovery failed") && e.contains("ListDashboards")), "{:?}", m.errors);
+    assert!(
+        m.errors
+            .iter()
+            .any(|e| e.starts_with("discovery failed") && e.contains("ListDashboards")),
+        "{:?}",
+        m.errors
+    );
     assert_eq!(emu.counters().export_jobs_started, 0);
 }

@@ -44,7 +44,9 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Back up what a policy selects.
-    #[command(after_help = "Examples:\n  qsbackup backup --policy examples/local-laptop.yaml\n  qsbackup backup --policy prod.yaml --target 123456789012/eu-west-1 --mode assets-only --json")]
+    #[command(
+        after_help = "Examples:\n  qsbackup backup --policy examples/local-laptop.yaml\n  qsbackup backup --policy prod.yaml --target 123456789012/eu-west-1 --mode assets-only --json"
+    )]
     Backup(BackupArgs),
     /// Run a backup of the embedded QuickSight emulator's sample account into a local folder.
     Demo(DemoArgs),
@@ -197,10 +199,18 @@ fn validate(files: &[PathBuf], json: bool) -> u8 {
 fn pick_target(policy: &Policy, wanted: Option<&str>) -> Result<Target, String> {
     let label = |t: &Target| format!("{}/{}", t.account, policy.target_region(t));
     match wanted {
-        Some(w) => policy.targets.iter().find(|t| label(t) == w || t.account == w).cloned().ok_or_else(|| {
-            let known: Vec<String> = policy.targets.iter().map(label).collect();
-            format!("--target {w} is not a target of the policy (targets: {})", known.join(", "))
-        }),
+        Some(w) => policy
+            .targets
+            .iter()
+            .find(|t| label(t) == w || t.account == w)
+            .cloned()
+            .ok_or_else(|| {
+                let known: Vec<String> = policy.targets.iter().map(label).collect();
+                format!(
+                    "--target {w} is not a target of the policy (targets: {})",
+                    known.join(", ")
+                )
+            }),
         None => match policy.targets.as_slice() {
             [one] => Ok(one.clone()),
             many => Err(format!(
@@ -246,11 +256,24 @@ async fn backup(args: BackupArgs) -> Result<u8> {
         engine.settings.poll.initial = Duration::from_millis(ms);
         engine.settings.poll.max = Duration::from_millis(ms * 5);
     }
-    execute(engine, args.mode.map(Mode::from), args.dry_run, !args.no_progress, args.json).await
+    execute(
+        engine,
+        args.mode.map(Mode::from),
+        args.dry_run,
+        !args.no_progress,
+        args.json,
+    )
+    .await
 }
 
 /// Runs (or plans) a backup and renders the result; returns the exit code.
-async fn execute(mut engine: Engine, mode: Option<Mode>, dry_run: bool, progress: bool, json: bool) -> Result<u8> {
+async fn execute(
+    mut engine: Engine,
+    mode: Option<Mode>,
+    dry_run: bool,
+    progress: bool,
+    json: bool,
+) -> Result<u8> {
     let progress = progress && std::io::stderr().is_terminal();
     if dry_run {
         let plan = engine.plan("dry-run").await.context("discovery failed")?;
@@ -264,7 +287,12 @@ async fn execute(mut engine: Engine, mode: Option<Mode>, dry_run: bool, progress
         Ok(out) => {
             bars.finish();
             let location = engine.store.location();
-            render::print_result(&out, &location, engine.store.local_file(&out.manifest_key), json);
+            render::print_result(
+                &out,
+                &location,
+                engine.store.local_file(&out.manifest_key),
+                json,
+            );
             Ok(match out.status {
                 RunStatus::Completed => EXIT_OK,
                 RunStatus::PartiallyFailed => EXIT_PARTIAL,
@@ -284,7 +312,11 @@ async fn execute(mut engine: Engine, mode: Option<Mode>, dry_run: bool, progress
 }
 
 async fn demo(args: DemoArgs) -> Result<u8> {
-    let behaviour = qsbackup_emulator::Behaviour { job_base_ms: 300, job_per_asset_ms: 5, ..Default::default() };
+    let behaviour = qsbackup_emulator::Behaviour {
+        job_base_ms: 300,
+        job_per_asset_ms: 5,
+        ..Default::default()
+    };
     let emulator = qsbackup_emulator::start(qsbackup_emulator::EmulatorConfig {
         seed: qsbackup_emulator::Seed::Sample,
         behaviour,
@@ -293,12 +325,27 @@ async fn demo(args: DemoArgs) -> Result<u8> {
     })
     .await
     .context("starting the embedded QuickSight emulator")?;
-    eprintln!("Embedded QuickSight emulator (sample account 123456789012, us-east-1) at {}", emulator.endpoint());
-    let mut policy = Policy::default();
-    policy.name = "demo".into();
-    policy.targets = vec![Target { account: "123456789012".into(), region: Some("us-east-1".into()), name: None, overrides: None }];
-    policy.storage.s3 = None;
-    policy.storage.local = Some(qsbackup_policy::LocalStorage { path: args.dir.display().to_string() });
+    eprintln!(
+        "Embedded QuickSight emulator (sample account 123456789012, us-east-1) at {}",
+        emulator.endpoint()
+    );
+    let policy = Policy {
+        name: "demo".into(),
+        targets: vec![Target {
+            account: "123456789012".into(),
+            region: Some("us-east-1".into()),
+            name: None,
+            overrides: None,
+        }],
+        storage: qsbackup_policy::Storage {
+            s3: None,
+            local: Some(qsbackup_policy::LocalStorage {
+                path: args.dir.display().to_string(),
+            }),
+            prefix: "qsbackup".into(),
+        },
+        ..Policy::default()
+    };
     let how = Connect {
         quicksight_endpoint: Some(emulator.endpoint()),
         static_credentials: true,
@@ -316,7 +363,9 @@ async fn demo(args: DemoArgs) -> Result<u8> {
     // The sample account holds deliberately broken assets; isolating them is the point of the demo.
     match code? {
         EXIT_PARTIAL => {
-            eprintln!("The sample account contains deliberately broken dashboards and analyses: qsbackup isolated them and backed up everything else.");
+            eprintln!(
+                "The sample account contains deliberately broken dashboards and analyses: qsbackup isolated them and backed up everything else."
+            );
             Ok(EXIT_OK)
         }
         other => Ok(other),

@@ -7,9 +7,9 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use indicatif::{ProgressBar, ProgressStyle};
+use qsbackup_core::FinalizeOutput;
 use qsbackup_core::engine::{Event, Observer};
 use qsbackup_core::plan::Plan;
-use qsbackup_core::FinalizeOutput;
 use tracing_subscriber::EnvFilter;
 
 pub fn init_logging(verbose: u8, quiet: bool, log_file: Option<&Path>) -> Result<()> {
@@ -19,8 +19,11 @@ pub fn init_logging(verbose: u8, quiet: bool, log_file: Option<&Path>) -> Result
         (false, 1) => "info",
         _ => "debug",
     };
-    let filter = EnvFilter::try_from_env("QSBACKUP_LOG").unwrap_or_else(|_| EnvFilter::new(format!("{level},aws=warn,hyper=warn")));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_target(false);
+    let filter = EnvFilter::try_from_env("QSBACKUP_LOG")
+        .unwrap_or_else(|_| EnvFilter::new(format!("{level},aws=warn,hyper=warn")));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_target(false);
     match log_file {
         Some(path) => {
             let file = std::fs::OpenOptions::new()
@@ -28,9 +31,15 @@ pub fn init_logging(verbose: u8, quiet: bool, log_file: Option<&Path>) -> Result
                 .append(true)
                 .open(path)
                 .with_context(|| format!("cannot open log file {}", path.display()))?;
-            builder.with_ansi(false).with_writer(Mutex::new(file)).init();
+            builder
+                .with_ansi(false)
+                .with_writer(Mutex::new(file))
+                .init();
         }
-        None => builder.with_ansi(std::io::stderr().is_terminal()).with_writer(std::io::stderr).init(),
+        None => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(std::io::stderr)
+            .init(),
     }
     Ok(())
 }
@@ -45,8 +54,10 @@ impl Progress {
         let bar = enabled.then(|| {
             let bar = ProgressBar::new(0);
             bar.set_style(
-                ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} assets {msg}")
-                    .unwrap_or_else(|_| ProgressStyle::default_bar()),
+                ProgressStyle::with_template(
+                    "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} assets {msg}",
+                )
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
             );
             bar.enable_steady_tick(std::time::Duration::from_millis(120));
             bar
@@ -63,9 +74,15 @@ impl Progress {
                 return;
             };
             match e {
-                Event::Discovered { assets, skipped, batches } => {
+                Event::Discovered {
+                    assets,
+                    skipped,
+                    batches,
+                } => {
                     bar.set_length(assets as u64);
-                    bar.println(format!("discovered {assets} assets in {batches} bundles, {skipped} skipped"));
+                    bar.println(format!(
+                        "discovered {assets} assets in {batches} bundles, {skipped} skipped"
+                    ));
                 }
                 Event::JobStarted { .. } => {
                     if let Ok(mut r) = running.lock() {
@@ -84,7 +101,9 @@ impl Progress {
                     bar.inc(1);
                     bar.println(format!("failed: {arn}: {message}"));
                 }
-                Event::Identities { users, groups } => bar.println(format!("identities: {users} users, {groups} groups")),
+                Event::Identities { users, groups } => {
+                    bar.println(format!("identities: {users} users, {groups} groups"))
+                }
             }
         })
     }
@@ -98,10 +117,18 @@ impl Progress {
 
 fn log_event(e: &Event) {
     match e {
-        Event::Discovered { assets, skipped, batches } => tracing::info!(assets, skipped, batches, "discovered"),
+        Event::Discovered {
+            assets,
+            skipped,
+            batches,
+        } => tracing::info!(assets, skipped, batches, "discovered"),
         Event::JobStarted { part, assets } => tracing::info!(part, assets, "export job started"),
         Event::JobFinished { part, ok, .. } => tracing::info!(part, ok, "export job finished"),
-        Event::Stored { part, bytes, assets } => tracing::info!(part, bytes, assets, "bundle stored"),
+        Event::Stored {
+            part,
+            bytes,
+            assets,
+        } => tracing::info!(part, bytes, assets, "bundle stored"),
         Event::AssetFailed { arn, message } => tracing::warn!(arn, message, "asset failed"),
         Event::Identities { users, groups } => tracing::info!(users, groups, "identities saved"),
     }
@@ -112,7 +139,11 @@ pub fn print_plan(plan: &Plan, json: bool) {
         println!("{}", serde_json::to_string_pretty(plan).unwrap_or_default());
         return;
     }
-    println!("Plan: {} assets in {} bundles (dry run: nothing was exported or written)", plan.asset_count(), plan.batches.len());
+    println!(
+        "Plan: {} assets in {} bundles (dry run: nothing was exported or written)",
+        plan.asset_count(),
+        plan.batches.len()
+    );
     for b in &plan.batches {
         println!("  bundle b{:04}: {} assets", b.index, b.assets.len());
         for a in &b.assets {
@@ -127,7 +158,12 @@ pub fn print_plan(plan: &Plan, json: bool) {
     }
 }
 
-pub fn print_result(out: &FinalizeOutput, location: &str, manifest_file: Option<PathBuf>, json: bool) {
+pub fn print_result(
+    out: &FinalizeOutput,
+    location: &str,
+    manifest_file: Option<PathBuf>,
+    json: bool,
+) {
     if json {
         println!("{}", serde_json::to_string_pretty(out).unwrap_or_default());
         return;

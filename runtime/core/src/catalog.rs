@@ -8,9 +8,9 @@ use aws_sdk_dynamodb::types::AttributeValue;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
+use crate::StepError;
 use crate::engine::Engine;
 use crate::store::StoreError;
-use crate::StepError;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -38,7 +38,11 @@ impl Engine {
     /// Takes the run lock of this account/Region for `run_id`, or explains who holds it.
     pub async fn acquire_lock(&self, run_id: &str, now: DateTime<Utc>) -> Result<(), StepError> {
         let expires = now.timestamp() + self.settings.lock_lease.as_secs() as i64;
-        if let Some((client, table)) = self.tables.as_ref().and_then(|t| t.lock.as_ref().map(|l| (&t.client, l))) {
+        if let Some((client, table)) = self
+            .tables
+            .as_ref()
+            .and_then(|t| t.lock.as_ref().map(|l| (&t.client, l)))
+        {
             let r = client
                 .put_item()
                 .table_name(table)
@@ -46,10 +50,14 @@ impl Engine {
                 .item("runId", s(run_id))
                 .item("expiresAt", n(expires))
                 .item("host", s(host()))
-                .condition_expression("attribute_not_exists(lockId) OR expiresAt < :now OR runId = :run")
+                .condition_expression(
+                    "attribute_not_exists(lockId) OR expiresAt < :now OR runId = :run",
+                )
                 .expression_attribute_values(":now", n(now.timestamp()))
                 .expression_attribute_values(":run", s(run_id))
-                .return_values_on_condition_check_failure(aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld)
+                .return_values_on_condition_check_failure(
+                    aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
+                )
                 .send()
                 .await;
             return match r {
@@ -67,14 +75,22 @@ impl Engine {
             };
         }
         let key = self.scope.lock();
-        let record = LockRecord { run_id: run_id.to_string(), expires_at: expires, host: host() };
-        let body = serde_json::to_vec(&record).map_err(|e| StepError::NonRetryable(e.to_string()))?;
+        let record = LockRecord {
+            run_id: run_id.to_string(),
+            expires_at: expires,
+            host: host(),
+        };
+        let body =
+            serde_json::to_vec(&record).map_err(|e| StepError::NonRetryable(e.to_string()))?;
         for _ in 0..2 {
             match self.store.put_new(&key, body.clone()).await {
                 Ok(()) => return Ok(()),
                 Err(StoreError::AlreadyExists { .. }) => {
-                    let held: Option<LockRecord> =
-                        self.store.get(&key).await?.and_then(|b| serde_json::from_slice(&b).ok());
+                    let held: Option<LockRecord> = self
+                        .store
+                        .get(&key)
+                        .await?
+                        .and_then(|b| serde_json::from_slice(&b).ok());
                     match held {
                         Some(h) if h.run_id == run_id => return Ok(()),
                         Some(h) if h.expires_at >= now.timestamp() => {
@@ -83,7 +99,9 @@ impl Engine {
                                 h.run_id,
                                 h.host,
                                 self.store.location() + "/" + &key,
-                                DateTime::from_timestamp(h.expires_at, 0).map(|t| t.to_rfc3339()).unwrap_or_default()
+                                DateTime::from_timestamp(h.expires_at, 0)
+                                    .map(|t| t.to_rfc3339())
+                                    .unwrap_or_default()
                             )));
                         }
                         // Expired (or unreadable) lease: take it over.
@@ -93,12 +111,18 @@ impl Engine {
                 Err(e) => return Err(e.into()),
             }
         }
-        Err(StepError::LockHeld(format!("could not take the lock {key}")))
+        Err(StepError::LockHeld(format!(
+            "could not take the lock {key}"
+        )))
     }
 
     /// Releases the lock if `run_id` still holds it.
     pub async fn release_lock(&self, run_id: &str) -> Result<(), StepError> {
-        if let Some((client, table)) = self.tables.as_ref().and_then(|t| t.lock.as_ref().map(|l| (&t.client, l))) {
+        if let Some((client, table)) = self
+            .tables
+            .as_ref()
+            .and_then(|t| t.lock.as_ref().map(|l| (&t.client, l)))
+        {
             let r = client
                 .delete_item()
                 .table_name(table)
@@ -109,12 +133,23 @@ impl Engine {
                 .await;
             return match r {
                 Ok(_) => Ok(()),
-                Err(e) if e.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => Ok(()),
-                Err(e) => Err(StepError::Retryable(format!("DynamoDB DeleteItem on {table}: {e:?}"))),
+                Err(e)
+                    if e.as_service_error()
+                        .is_some_and(|e| e.is_conditional_check_failed_exception()) =>
+                {
+                    Ok(())
+                }
+                Err(e) => Err(StepError::Retryable(format!(
+                    "DynamoDB DeleteItem on {table}: {e:?}"
+                ))),
             };
         }
         let key = self.scope.lock();
-        let held: Option<LockRecord> = self.store.get(&key).await?.and_then(|b| serde_json::from_slice(&b).ok());
+        let held: Option<LockRecord> = self
+            .store
+            .get(&key)
+            .await?
+            .and_then(|b| serde_json::from_slice(&b).ok());
         if held.is_some_and(|h| h.run_id == run_id) {
             self.store.delete(&key).await?;
         }
@@ -122,8 +157,16 @@ impl Engine {
     }
 
     /// Writes or updates the catalog record of a run (no-op without a catalog table).
-    pub async fn catalog_put(&self, run_id: &str, fields: HashMap<&str, AttributeValue>) -> Result<(), StepError> {
-        let Some((client, table)) = self.tables.as_ref().and_then(|t| t.catalog.as_ref().map(|c| (&t.client, c))) else {
+    pub async fn catalog_put(
+        &self,
+        run_id: &str,
+        fields: HashMap<&str, AttributeValue>,
+    ) -> Result<(), StepError> {
+        let Some((client, table)) = self
+            .tables
+            .as_ref()
+            .and_then(|t| t.catalog.as_ref().map(|c| (&t.client, c)))
+        else {
             return Ok(());
         };
         let mut update = Vec::new();
@@ -134,7 +177,9 @@ impl Engine {
             .key("runId", s(run_id));
         for (i, (k, v)) in fields.into_iter().enumerate() {
             update.push(format!("#k{i} = :v{i}"));
-            req = req.expression_attribute_names(format!("#k{i}"), k).expression_attribute_values(format!(":v{i}"), v);
+            req = req
+                .expression_attribute_names(format!("#k{i}"), k)
+                .expression_attribute_values(format!(":v{i}"), v);
         }
         req.update_expression(format!("SET {}", update.join(", ")))
             .send()

@@ -32,13 +32,20 @@ pub struct PollSettings {
 
 impl Default for PollSettings {
     fn default() -> Self {
-        PollSettings { initial: Duration::from_secs(3), factor: 1.5, max: Duration::from_secs(20) }
+        PollSettings {
+            initial: Duration::from_secs(3),
+            factor: 1.5,
+            max: Duration::from_secs(20),
+        }
     }
 }
 
 impl PollSettings {
     pub fn wait(&self, polls: u32) -> Duration {
-        let d = self.initial.mul_f64(self.factor.powi(polls.min(30) as i32)).min(self.max);
+        let d = self
+            .initial
+            .mul_f64(self.factor.powi(polls.min(30) as i32))
+            .min(self.max);
         d.mul_f64(0.9 + 0.2 * fastrand::f64())
     }
 }
@@ -73,12 +80,33 @@ impl Default for Settings {
 /// Something the host may show (progress bars, log lines). Library code never prints.
 #[derive(Clone, Debug)]
 pub enum Event {
-    Discovered { assets: usize, skipped: usize, batches: usize },
-    JobStarted { part: String, assets: usize },
-    JobFinished { part: String, assets: usize, ok: bool },
-    Stored { part: String, bytes: u64, assets: usize },
-    AssetFailed { arn: String, message: String },
-    Identities { users: usize, groups: usize },
+    Discovered {
+        assets: usize,
+        skipped: usize,
+        batches: usize,
+    },
+    JobStarted {
+        part: String,
+        assets: usize,
+    },
+    JobFinished {
+        part: String,
+        assets: usize,
+        ok: bool,
+    },
+    Stored {
+        part: String,
+        bytes: u64,
+        assets: usize,
+    },
+    AssetFailed {
+        arn: String,
+        message: String,
+    },
+    Identities {
+        users: usize,
+        groups: usize,
+    },
 }
 
 pub type Observer = Arc<dyn Fn(Event) + Send + Sync>;
@@ -123,7 +151,11 @@ pub enum ConnectError {
 
 impl Engine {
     /// Builds the clients for `target` from the standard AWS configuration chain.
-    pub async fn connect(policy: &Policy, target: &Target, how: &Connect) -> Result<Engine, ConnectError> {
+    pub async fn connect(
+        policy: &Policy,
+        target: &Target,
+        how: &Connect,
+    ) -> Result<Engine, ConnectError> {
         let policy = policy.for_target(target);
         let region = policy.source.region.clone();
         let base = load_config(&region, how).await;
@@ -138,7 +170,9 @@ impl Engine {
         };
         let store = match (&how.output_dir, policy.storage.backend()) {
             (Some(dir), _) => Store::Local { root: dir.clone() },
-            (None, StorageBackend::Local(l)) => Store::Local { root: PathBuf::from(&l.path) },
+            (None, StorageBackend::Local(l)) => Store::Local {
+                root: PathBuf::from(&l.path),
+            },
             (None, StorageBackend::S3(s3)) => {
                 let bucket = how.bucket.clone().or_else(|| s3.bucket.clone()).ok_or_else(|| {
                     ConnectError::NoStorage(
@@ -146,18 +180,26 @@ impl Engine {
                     )
                 })?;
                 let client = aws_sdk_s3::Client::from_conf(
-                    aws_sdk_s3::config::Builder::from(&base).force_path_style(custom_endpoint("S3")).build(),
+                    aws_sdk_s3::config::Builder::from(&base)
+                        .force_path_style(custom_endpoint("S3"))
+                        .build(),
                 );
-                Store::S3 { client, bucket, kms_key_arn: s3.kms_key_arn.clone() }
+                Store::S3 {
+                    client,
+                    bucket,
+                    kms_key_arn: s3.kms_key_arn.clone(),
+                }
             }
         };
-        let tables = (how.catalog_table.is_some() || how.lock_table.is_some() || how.identity_table.is_some())
-            .then(|| Tables {
-                client: aws_sdk_dynamodb::Client::new(&base),
-                catalog: how.catalog_table.clone(),
-                lock: how.lock_table.clone(),
-                identities: how.identity_table.clone(),
-            });
+        let tables = (how.catalog_table.is_some()
+            || how.lock_table.is_some()
+            || how.identity_table.is_some())
+        .then(|| Tables {
+            client: aws_sdk_dynamodb::Client::new(&base),
+            catalog: how.catalog_table.clone(),
+            lock: how.lock_table.clone(),
+            identities: how.identity_table.clone(),
+        });
         let scope = Scope::new(&policy.storage.prefix, &target.account, &region);
         Ok(Engine {
             qs: qs_client(&base),
@@ -186,14 +228,20 @@ impl Engine {
 }
 
 fn custom_endpoint(service: &str) -> bool {
-    std::env::var_os(format!("AWS_ENDPOINT_URL_{service}")).is_some() || std::env::var_os("AWS_ENDPOINT_URL").is_some()
+    std::env::var_os(format!("AWS_ENDPOINT_URL_{service}")).is_some()
+        || std::env::var_os("AWS_ENDPOINT_URL").is_some()
 }
 
 async fn load_config(region: &str, how: &Connect) -> SdkConfig {
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+    let mut loader =
+        aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
     if how.static_credentials {
         loader = loader.credentials_provider(aws_credential_types::Credentials::new(
-            "AKIDLOCAL", "local", None, None, "qsbackup-local",
+            "AKIDLOCAL",
+            "local",
+            None,
+            None,
+            "qsbackup-local",
         ));
     }
     loader.load().await

@@ -11,12 +11,12 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncWriteExt;
 
+use crate::StepError;
 use crate::engine::{Engine, Event};
 use crate::inventory::Asset;
 use crate::layout::part_name;
-use crate::qs::{retry, sdk, ErrorClass, QsError};
+use crate::qs::{ErrorClass, QsError, retry, sdk};
 use crate::store::StoreError;
-use crate::StepError;
 
 /// One batch of the plan and the ranges of its assets still to export.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -85,7 +85,10 @@ pub struct AssetError {
 
 impl BatchWork {
     fn first(&self) -> Result<[u32; 2], StepError> {
-        self.pending.first().copied().ok_or_else(|| StepError::NonRetryable("batch has no pending range".into()))
+        self.pending
+            .first()
+            .copied()
+            .ok_or_else(|| StepError::NonRetryable("batch has no pending range".into()))
     }
 }
 
@@ -95,7 +98,10 @@ impl Engine {
         part_name(work.batch, range[0], range[1], batch_len as u32)
     }
 
-    async fn range_assets(&self, work: &BatchWork) -> Result<(Vec<Asset>, [u32; 2], usize), StepError> {
+    async fn range_assets(
+        &self,
+        work: &BatchWork,
+    ) -> Result<(Vec<Asset>, [u32; 2], usize), StepError> {
         let plan = self.load_plan(&work.run_id).await?;
         let batch = plan
             .batches
@@ -105,7 +111,9 @@ impl Engine {
         let assets = batch
             .assets
             .get(r[0] as usize..r[1] as usize)
-            .ok_or_else(|| StepError::NonRetryable(format!("range {r:?} is outside batch {}", work.batch)))?;
+            .ok_or_else(|| {
+                StepError::NonRetryable(format!("range {r:?} is outside batch {}", work.batch))
+            })?;
         Ok((assets.to_vec(), r, batch.assets.len()))
     }
 
@@ -126,20 +134,26 @@ impl Engine {
             ExportFormat::QuicksightJson => AssetBundleExportFormat::QuicksightJson,
             ExportFormat::CloudformationJson => AssetBundleExportFormat::CloudformationJson,
         };
-        let started = retry("StartAssetBundleExportJob", &self.settings.retry, &self.stats, &[ErrorClass::Conflict], || {
-            let req = self
-                .qs
-                .start_asset_bundle_export_job()
-                .aws_account_id(&self.scope.account)
-                .asset_bundle_export_job_id(&job_id)
-                .set_resource_arns(Some(arns.clone()))
-                .include_all_dependencies(e.include_dependencies)
-                .include_permissions(e.include_permissions)
-                .include_tags(e.include_tags)
-                .include_folder_memberships(e.include_folder_memberships)
-                .export_format(format.clone());
-            async move { sdk("StartAssetBundleExportJob", req.send().await) }
-        })
+        let started = retry(
+            "StartAssetBundleExportJob",
+            &self.settings.retry,
+            &self.stats,
+            &[ErrorClass::Conflict],
+            || {
+                let req = self
+                    .qs
+                    .start_asset_bundle_export_job()
+                    .aws_account_id(&self.scope.account)
+                    .asset_bundle_export_job_id(&job_id)
+                    .set_resource_arns(Some(arns.clone()))
+                    .include_all_dependencies(e.include_dependencies)
+                    .include_permissions(e.include_permissions)
+                    .include_tags(e.include_tags)
+                    .include_folder_memberships(e.include_folder_memberships)
+                    .export_format(format.clone());
+                async move { sdk("StartAssetBundleExportJob", req.send().await) }
+            },
+        )
         .await;
         match started {
             Ok(_) => {}
@@ -149,7 +163,10 @@ impl Engine {
             }
             Err(err) => return Err(err.into()),
         }
-        self.emit(Event::JobStarted { part, assets: arns.len() });
+        self.emit(Event::JobStarted {
+            part,
+            assets: arns.len(),
+        });
         Ok(ExportJob {
             work,
             job_id,
@@ -164,17 +181,23 @@ impl Engine {
         job_id: &str,
     ) -> Result<aws_sdk_quicksight::operation::describe_asset_bundle_export_job::DescribeAssetBundleExportJobOutput, QsError>
     {
-        retry("DescribeAssetBundleExportJob", &self.settings.retry, &self.stats, &[], || async {
-            sdk(
-                "DescribeAssetBundleExportJob",
-                self.qs
-                    .describe_asset_bundle_export_job()
-                    .aws_account_id(&self.scope.account)
-                    .asset_bundle_export_job_id(job_id)
-                    .send()
-                    .await,
-            )
-        })
+        retry(
+            "DescribeAssetBundleExportJob",
+            &self.settings.retry,
+            &self.stats,
+            &[],
+            || async {
+                sdk(
+                    "DescribeAssetBundleExportJob",
+                    self.qs
+                        .describe_asset_bundle_export_job()
+                        .aws_account_id(&self.scope.account)
+                        .asset_bundle_export_job_id(job_id)
+                        .send()
+                        .await,
+                )
+            },
+        )
         .await
     }
 
@@ -191,7 +214,11 @@ impl Engine {
         if job.status != JobState::Pending {
             let (assets, range, len) = self.range_assets(&job.work).await?;
             let part = self.part_of(&job.work, range, len);
-            self.emit(Event::JobFinished { part, assets: assets.len(), ok: job.status == JobState::Succeeded });
+            self.emit(Event::JobFinished {
+                part,
+                assets: assets.len(),
+                ok: job.status == JobState::Succeeded,
+            });
         }
         Ok(job)
     }
@@ -205,7 +232,12 @@ impl Engine {
         let key = keys.bundle(&part);
         tokio::fs::create_dir_all(&self.settings.work_dir)
             .await
-            .map_err(|e| StepError::Retryable(format!("work dir {}: {e}", self.settings.work_dir.display())))?;
+            .map_err(|e| {
+                StepError::Retryable(format!(
+                    "work dir {}: {e}",
+                    self.settings.work_dir.display()
+                ))
+            })?;
         let spool = tempfile::Builder::new()
             .prefix("qsbackup-")
             .suffix(".qs")
@@ -220,12 +252,18 @@ impl Engine {
                 // A retried step: accept only an identical object, never replace it.
                 let existing = self.store.get(&key).await?.unwrap_or_default();
                 if hex::encode(Sha256::digest(&existing)) != sha {
-                    return Err(StepError::NonRetryable(format!("{key} exists with different content; refusing to overwrite")));
+                    return Err(StepError::NonRetryable(format!(
+                        "{key} exists with different content; refusing to overwrite"
+                    )));
                 }
             }
             Err(e) => return Err(e.into()),
         }
-        self.emit(Event::Stored { part: part.clone(), bytes: size, assets: (range[1] - range[0]) as usize });
+        self.emit(Event::Stored {
+            part: part.clone(),
+            bytes: size,
+            assets: (range[1] - range[0]) as usize,
+        });
         let outcome = Outcome {
             part: part.clone(),
             batch: job.work.batch,
@@ -246,7 +284,8 @@ impl Engine {
 
     async fn write_outcome(&self, run_id: &str, o: &Outcome) -> Result<(), StepError> {
         let key = self.scope.run(run_id).outcome(&o.part);
-        let body = serde_json::to_vec_pretty(o).map_err(|e| StepError::NonRetryable(e.to_string()))?;
+        let body =
+            serde_json::to_vec_pretty(o).map_err(|e| StepError::NonRetryable(e.to_string()))?;
         match self.store.put_new(&key, body).await {
             Ok(()) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(e.into()),
@@ -273,7 +312,11 @@ impl Engine {
             })
             .collect();
         let named: Vec<usize> = (0..assets.len())
-            .filter(|i| messages.iter().any(|(arn, _)| *arn == Some(assets[*i].arn.as_str())))
+            .filter(|i| {
+                messages
+                    .iter()
+                    .any(|(arn, _)| *arn == Some(assets[*i].arn.as_str()))
+            })
             .collect();
         let failing: Vec<usize> = match (named.is_empty(), assets.len()) {
             (false, _) => named,
@@ -281,20 +324,28 @@ impl Engine {
             (true, n) => {
                 let mut work = job.work.clone();
                 let mid = range[0] + n as u32 / 2;
-                work.pending.splice(0..1, [[range[0], mid], [mid, range[1]]]);
+                work.pending
+                    .splice(0..1, [[range[0], mid], [mid, range[1]]]);
                 return Ok(BatchProgress { work, done: false });
             }
         };
         for &i in &failing {
             let asset = &assets[i];
-            let own: Vec<&str> = messages.iter().filter(|(a, _)| *a == Some(asset.arn.as_str())).map(|(_, m)| m.as_str()).collect();
+            let own: Vec<&str> = messages
+                .iter()
+                .filter(|(a, _)| *a == Some(asset.arn.as_str()))
+                .map(|(_, m)| m.as_str())
+                .collect();
             let all: Vec<&str> = messages.iter().map(|(_, m)| m.as_str()).collect();
             let message = match (own.is_empty(), all.is_empty()) {
                 (false, _) => own.join("; "),
                 (true, false) => all.join("; "),
                 (true, true) => "export job FAILED without errors".to_string(),
             };
-            self.emit(Event::AssetFailed { arn: asset.arn.clone(), message: message.clone() });
+            self.emit(Event::AssetFailed {
+                arn: asset.arn.clone(),
+                message: message.clone(),
+            });
             let at = range[0] + i as u32;
             let outcome = Outcome {
                 part: self.part_of(&job.work, [at, at + 1], len),
@@ -304,7 +355,10 @@ impl Engine {
                 bundle_key: None,
                 sha256: None,
                 size: None,
-                errors: vec![AssetError { arn: asset.arn.clone(), message }],
+                errors: vec![AssetError {
+                    arn: asset.arn.clone(),
+                    message,
+                }],
                 finished_at: chrono::Utc::now().to_rfc3339(),
             };
             self.write_outcome(&job.work.run_id, &outcome).await?;
@@ -330,7 +384,12 @@ impl Engine {
 
     /// Streams the bundle to `dest` while hashing it; retries with a fresh URL on expiry,
     /// errors and truncation. Returns (sha256 hex, size).
-    async fn download_verified(&self, job_id: &str, dest: &Path, zip: bool) -> Result<(String, u64), StepError> {
+    async fn download_verified(
+        &self,
+        job_id: &str,
+        dest: &Path,
+        zip: bool,
+    ) -> Result<(String, u64), StepError> {
         let mut last = String::new();
         for attempt in 0..self.settings.download_attempts {
             if attempt > 0 {
@@ -343,33 +402,53 @@ impl Engine {
                 continue;
             };
             match self.download_once(url, dest).await {
-                Ok((sha, size)) => match if zip { verify_zip_blocking(dest).await } else { Ok(0) } {
+                Ok((sha, size)) => match if zip {
+                    verify_zip_blocking(dest).await
+                } else {
+                    Ok(0)
+                } {
                     Ok(_) => return Ok((sha, size)),
-                    Err(e) => last = format!("downloaded bundle is not a valid zip ({e}); retrying"),
+                    Err(e) => {
+                        last = format!("downloaded bundle is not a valid zip ({e}); retrying")
+                    }
                 },
                 Err(e) => last = e,
             }
             tracing::warn!(job_id, attempt, "{last}");
         }
-        Err(StepError::Retryable(format!("bundle of {job_id} could not be downloaded intact: {last}")))
+        Err(StepError::Retryable(format!(
+            "bundle of {job_id} could not be downloaded intact: {last}"
+        )))
     }
 
     async fn download_once(&self, url: &str, dest: &Path) -> Result<(String, u64), String> {
-        let resp = self.http.get(url).send().await.map_err(|e| format!("download failed: {e}"))?;
+        let resp = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| format!("download failed: {e}"))?;
         let status = resp.status();
         if !status.is_success() {
-            return Err(format!("download answered HTTP {status} (an expired URL is renewed)"));
+            return Err(format!(
+                "download answered HTTP {status} (an expired URL is renewed)"
+            ));
         }
         let expected = resp.content_length();
-        let mut f = tokio::fs::File::create(dest).await.map_err(|e| format!("{}: {e}", dest.display()))?;
+        let mut f = tokio::fs::File::create(dest)
+            .await
+            .map_err(|e| format!("{}: {e}", dest.display()))?;
         let mut hasher = Sha256::new();
         let mut size = 0u64;
         let mut body = resp.bytes_stream();
         while let Some(chunk) = body.next().await {
-            let chunk = chunk.map_err(|e| format!("download interrupted after {size} bytes: {e}"))?;
+            let chunk =
+                chunk.map_err(|e| format!("download interrupted after {size} bytes: {e}"))?;
             hasher.update(&chunk);
             size += chunk.len() as u64;
-            f.write_all(&chunk).await.map_err(|e| format!("{}: {e}", dest.display()))?;
+            f.write_all(&chunk)
+                .await
+                .map_err(|e| format!("{}: {e}", dest.display()))?;
         }
         f.flush().await.map_err(|e| e.to_string())?;
         if let Some(n) = expected
@@ -383,13 +462,16 @@ impl Engine {
 
 async fn verify_zip_blocking(path: &Path) -> Result<usize, String> {
     let path = path.to_path_buf();
-    tokio::task::spawn_blocking(move || verify_zip(&path)).await.map_err(|e| e.to_string())?
+    tokio::task::spawn_blocking(move || verify_zip(&path))
+        .await
+        .map_err(|e| e.to_string())?
 }
 
 /// Reads the zip's central directory and every entry (checking CRCs) without loading it whole.
 pub fn verify_zip(path: &Path) -> Result<usize, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    let mut archive = zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| e.to_string())?;
+    let mut archive =
+        zip::ZipArchive::new(std::io::BufReader::new(file)).map_err(|e| e.to_string())?;
     for i in 0..archive.len() {
         let mut entry = archive.by_index(i).map_err(|e| e.to_string())?;
         std::io::copy(&mut entry, &mut std::io::sink()).map_err(|e| format!("entry {i}: {e}"))?;
@@ -408,7 +490,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("b.qs");
         let mut w = zip::ZipWriter::new(std::fs::File::create(&path).unwrap());
-        w.start_file("dashboard/d1.json", zip::write::SimpleFileOptions::default()).unwrap();
+        w.start_file(
+            "dashboard/d1.json",
+            zip::write::SimpleFileOptions::default(),
+        )
+        .unwrap();
         w.write_all(&[b'x'; 4096]).unwrap();
         w.finish().unwrap();
         assert_eq!(verify_zip(&path), Ok(1));
@@ -420,7 +506,11 @@ mod tests {
     #[test]
     fn step_payloads_use_the_documented_json_shape() {
         let job = ExportJob {
-            work: BatchWork { run_id: "r".into(), batch: 7, pending: vec![[0, 50]] },
+            work: BatchWork {
+                run_id: "r".into(),
+                batch: 7,
+                pending: vec![[0, 50]],
+            },
             job_id: "j".into(),
             status: JobState::Pending,
             wait_seconds: 3,

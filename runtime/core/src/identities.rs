@@ -9,10 +9,10 @@ use aws_sdk_dynamodb::types::{PutRequest, WriteRequest};
 use futures::{StreamExt, TryStreamExt};
 use serde::{Deserialize, Serialize};
 
+use crate::StepError;
 use crate::catalog::{attr_n, attr_s};
 use crate::engine::{Engine, Event};
-use crate::qs::{paginate, retry, sdk, QsError};
-use crate::StepError;
+use crate::qs::{QsError, paginate, retry, sdk};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -49,35 +49,75 @@ impl Engine {
     /// Snapshots identities and account settings for `run_id`.
     pub async fn snapshot_identities(&self, run_id: &str) -> Result<IdentitiesSummary, StepError> {
         let keys = self.scope.run(run_id);
-        let mut summary = IdentitiesSummary { run_id: run_id.to_string(), ..Default::default() };
+        let mut summary = IdentitiesSummary {
+            run_id: run_id.to_string(),
+            ..Default::default()
+        };
         let qs = &self.qs_identity;
         let acct = self.scope.account.as_str();
         let wanted = self.policy.identity_namespaces().clone();
-        let namespaces: Vec<String> = paginate!(self, "ListNamespaces", qs.list_namespaces().aws_account_id(acct), namespaces, |n| {
-            n.name().filter(|name| wanted.includes(name)).map(str::to_string)
-        });
+        let namespaces: Vec<String> = paginate!(
+            self,
+            "ListNamespaces",
+            qs.list_namespaces().aws_account_id(acct),
+            namespaces,
+            |n| {
+                n.name()
+                    .filter(|name| wanted.includes(name))
+                    .map(str::to_string)
+            }
+        );
         let mut items = Vec::new();
         for ns in &namespaces {
-            let users: Vec<UserRecord> = paginate!(self, "ListUsers", qs.list_users().aws_account_id(acct).namespace(ns), user_list, |u| {
-                u.user_name().map(|name| UserRecord {
-                    user_name: name.to_string(),
-                    arn: u.arn().unwrap_or_default().to_string(),
-                    email: u.email().map(str::to_string),
-                    role: u.role().map(|r| r.as_str().to_string()),
-                    identity_type: u.identity_type().map(|r| r.as_str().to_string()),
-                    active: u.active(),
-                })
-            });
-            let groups: Vec<(String, String, Option<String>)> =
-                paginate!(self, "ListGroups", qs.list_groups().aws_account_id(acct).namespace(ns), group_list, |g| {
-                    g.group_name().map(|n| (n.to_string(), g.arn().unwrap_or_default().to_string(), g.description().map(str::to_string)))
-                });
+            let users: Vec<UserRecord> = paginate!(
+                self,
+                "ListUsers",
+                qs.list_users().aws_account_id(acct).namespace(ns),
+                user_list,
+                |u| {
+                    u.user_name().map(|name| UserRecord {
+                        user_name: name.to_string(),
+                        arn: u.arn().unwrap_or_default().to_string(),
+                        email: u.email().map(str::to_string),
+                        role: u.role().map(|r| r.as_str().to_string()),
+                        identity_type: u.identity_type().map(|r| r.as_str().to_string()),
+                        active: u.active(),
+                    })
+                }
+            );
+            let groups: Vec<(String, String, Option<String>)> = paginate!(
+                self,
+                "ListGroups",
+                qs.list_groups().aws_account_id(acct).namespace(ns),
+                group_list,
+                |g| {
+                    g.group_name().map(|n| {
+                        (
+                            n.to_string(),
+                            g.arn().unwrap_or_default().to_string(),
+                            g.description().map(str::to_string),
+                        )
+                    })
+                }
+            );
             let groups: Vec<GroupRecord> = futures::stream::iter(groups)
                 .map(|(name, arn, description)| async move {
-                    let members: Vec<String> = paginate!(self, "ListGroupMemberships",
-                        qs.list_group_memberships().aws_account_id(acct).namespace(ns).group_name(&name),
-                        group_member_list, |m| m.member_name().map(str::to_string));
-                    Ok::<_, QsError>(GroupRecord { group_name: name, arn, description, members })
+                    let members: Vec<String> = paginate!(
+                        self,
+                        "ListGroupMemberships",
+                        qs.list_group_memberships()
+                            .aws_account_id(acct)
+                            .namespace(ns)
+                            .group_name(&name),
+                        group_member_list,
+                        |m| m.member_name().map(str::to_string)
+                    );
+                    Ok::<_, QsError>(GroupRecord {
+                        group_name: name,
+                        arn,
+                        description,
+                        members,
+                    })
                 })
                 .buffered(8)
                 .try_collect()
@@ -87,11 +127,17 @@ impl Engine {
             summary.memberships += groups.iter().map(|g| g.members.len()).sum::<usize>();
             let memberships: Vec<serde_json::Value> = groups
                 .iter()
-                .flat_map(|g| g.members.iter().map(|m| serde_json::json!({"groupName": g.group_name, "memberName": m})))
+                .flat_map(|g| {
+                    g.members
+                        .iter()
+                        .map(|m| serde_json::json!({"groupName": g.group_name, "memberName": m}))
+                })
                 .collect();
             self.put_json(&keys.identities(ns, "users"), &users).await?;
-            self.put_json(&keys.identities(ns, "groups"), &groups).await?;
-            self.put_json(&keys.identities(ns, "memberships"), &memberships).await?;
+            self.put_json(&keys.identities(ns, "groups"), &groups)
+                .await?;
+            self.put_json(&keys.identities(ns, "memberships"), &memberships)
+                .await?;
             items.extend(identity_items(ns, &users, &groups));
         }
         summary.namespaces = namespaces.len();
@@ -100,16 +146,32 @@ impl Engine {
         }
         self.write_identity_items(run_id, items).await?;
         self.put_json(&keys.identities_summary(), &summary).await?;
-        self.emit(Event::Identities { users: summary.users, groups: summary.groups });
+        self.emit(Event::Identities {
+            users: summary.users,
+            groups: summary.groups,
+        });
         Ok(summary)
     }
 
     async fn snapshot_account(&self, run_id: &str) -> Result<(), StepError> {
         let keys = self.scope.run(run_id);
         let acct = self.scope.account.as_str();
-        let settings = retry("DescribeAccountSettings", &self.settings.retry, &self.stats, &[], || async {
-            sdk("DescribeAccountSettings", self.qs_identity.describe_account_settings().aws_account_id(acct).send().await)
-        })
+        let settings = retry(
+            "DescribeAccountSettings",
+            &self.settings.retry,
+            &self.stats,
+            &[],
+            || async {
+                sdk(
+                    "DescribeAccountSettings",
+                    self.qs_identity
+                        .describe_account_settings()
+                        .aws_account_id(acct)
+                        .send()
+                        .await,
+                )
+            },
+        )
         .await?;
         let s = settings.account_settings();
         let settings = serde_json::json!({
@@ -121,9 +183,22 @@ impl Engine {
             "terminationProtectionEnabled": s.map(|s| s.termination_protection_enabled()),
         });
         self.put_json(&keys.account("settings"), &settings).await?;
-        let custom = retry("DescribeAccountCustomization", &self.settings.retry, &self.stats, &[], || async {
-            sdk("DescribeAccountCustomization", self.qs.describe_account_customization().aws_account_id(acct).send().await)
-        })
+        let custom = retry(
+            "DescribeAccountCustomization",
+            &self.settings.retry,
+            &self.stats,
+            &[],
+            || async {
+                sdk(
+                    "DescribeAccountCustomization",
+                    self.qs
+                        .describe_account_customization()
+                        .aws_account_id(acct)
+                        .send()
+                        .await,
+                )
+            },
+        )
         .await;
         let custom = match custom {
             Ok(c) => serde_json::json!({
@@ -137,8 +212,13 @@ impl Engine {
         self.put_json(&keys.account("customization"), &custom).await
     }
 
-    pub(crate) async fn put_json<T: Serialize + ?Sized>(&self, key: &str, v: &T) -> Result<(), StepError> {
-        let body = serde_json::to_vec_pretty(v).map_err(|e| StepError::NonRetryable(e.to_string()))?;
+    pub(crate) async fn put_json<T: Serialize + ?Sized>(
+        &self,
+        key: &str,
+        v: &T,
+    ) -> Result<(), StepError> {
+        let body =
+            serde_json::to_vec_pretty(v).map_err(|e| StepError::NonRetryable(e.to_string()))?;
         match self.store.put_new(key, body).await {
             Ok(()) => Ok(()),
             // A retried step wrote it already; the earlier copy stands.
@@ -147,8 +227,16 @@ impl Engine {
         }
     }
 
-    async fn write_identity_items(&self, run_id: &str, items: Vec<HashMap<String, String>>) -> Result<(), StepError> {
-        let Some((client, table)) = self.tables.as_ref().and_then(|t| t.identities.as_ref().map(|i| (&t.client, i))) else {
+    async fn write_identity_items(
+        &self,
+        run_id: &str,
+        items: Vec<HashMap<String, String>>,
+    ) -> Result<(), StepError> {
+        let Some((client, table)) = self
+            .tables
+            .as_ref()
+            .and_then(|t| t.identities.as_ref().map(|i| (&t.client, i)))
+        else {
             return Ok(());
         };
         let expires = crate::retention::identity_expiry(&self.policy.retention, chrono::Utc::now());
@@ -156,12 +244,20 @@ impl Engine {
             let mut requests: Vec<WriteRequest> = chunk
                 .iter()
                 .map(|item| {
-                    let mut attrs: HashMap<String, aws_sdk_dynamodb::types::AttributeValue> =
-                        item.iter().filter(|(_, v)| !v.is_empty()).map(|(k, v)| (k.clone(), attr_s(v))).collect();
+                    let mut attrs: HashMap<String, aws_sdk_dynamodb::types::AttributeValue> = item
+                        .iter()
+                        .filter(|(_, v)| !v.is_empty())
+                        .map(|(k, v)| (k.clone(), attr_s(v)))
+                        .collect();
                     attrs.insert("runId".into(), attr_s(run_id));
                     attrs.insert("expiresAt".into(), attr_n(expires));
                     WriteRequest::builder()
-                        .put_request(PutRequest::builder().set_item(Some(attrs)).build().map_err(|e| StepError::NonRetryable(e.to_string()))?)
+                        .put_request(
+                            PutRequest::builder()
+                                .set_item(Some(attrs))
+                                .build()
+                                .map_err(|e| StepError::NonRetryable(e.to_string()))?,
+                        )
                         .build()
                         .pipe(Ok)
                 })
@@ -172,15 +268,24 @@ impl Engine {
                     .request_items(table, requests.clone())
                     .send()
                     .await
-                    .map_err(|e| StepError::Retryable(format!("DynamoDB BatchWriteItem on {table}: {e:?}")))?;
-                requests = out.unprocessed_items().and_then(|u| u.get(table)).cloned().unwrap_or_default();
+                    .map_err(|e| {
+                        StepError::Retryable(format!("DynamoDB BatchWriteItem on {table}: {e:?}"))
+                    })?;
+                requests = out
+                    .unprocessed_items()
+                    .and_then(|u| u.get(table))
+                    .cloned()
+                    .unwrap_or_default();
                 if requests.is_empty() {
                     break;
                 }
                 tokio::time::sleep(self.settings.retry.delay(attempt)).await;
             }
             if !requests.is_empty() {
-                return Err(StepError::Retryable(format!("DynamoDB left {} identity items unprocessed", requests.len())));
+                return Err(StepError::Retryable(format!(
+                    "DynamoDB left {} identity items unprocessed",
+                    requests.len()
+                )));
             }
         }
         Ok(())
@@ -196,10 +301,17 @@ impl<T> Pipe for T {}
 
 /// One flat item per user, group and membership. Only strings: empty values are left out, never
 /// written as empty sets or strings.
-fn identity_items(ns: &str, users: &[UserRecord], groups: &[GroupRecord]) -> Vec<HashMap<String, String>> {
+fn identity_items(
+    ns: &str,
+    users: &[UserRecord],
+    groups: &[GroupRecord],
+) -> Vec<HashMap<String, String>> {
     let mut out = Vec::new();
     let item = |pairs: &[(&str, Option<&str>)]| -> HashMap<String, String> {
-        pairs.iter().filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string()))).collect()
+        pairs
+            .iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v.to_string())))
+            .collect()
     };
     for u in users {
         out.push(item(&[
@@ -226,7 +338,10 @@ fn identity_items(ns: &str, users: &[UserRecord], groups: &[GroupRecord]) -> Vec
         ]));
         for m in &g.members {
             out.push(item(&[
-                ("itemKey", Some(&format!("{ns}#member#{}#{m}", g.group_name))),
+                (
+                    "itemKey",
+                    Some(&format!("{ns}#member#{}#{m}", g.group_name)),
+                ),
                 ("kind", Some("membership")),
                 ("namespace", Some(ns)),
                 ("groupName", Some(&g.group_name)),
@@ -243,10 +358,18 @@ mod tests {
 
     #[test]
     fn an_empty_group_becomes_an_item_without_any_set() {
-        let groups = vec![GroupRecord { group_name: "empty".into(), arn: "a".into(), description: None, members: vec![] }];
+        let groups = vec![GroupRecord {
+            group_name: "empty".into(),
+            arn: "a".into(),
+            description: None,
+            members: vec![],
+        }];
         let items = identity_items("default", &[], &groups);
         assert_eq!(items.len(), 1);
         assert_eq!(items[0]["memberCount"], "0");
-        assert!(!items[0].contains_key("description"), "absent values are left out, not empty");
+        assert!(
+            !items[0].contains_key("description"),
+            "absent values are left out, not empty"
+        );
     }
 }

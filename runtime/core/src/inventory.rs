@@ -9,8 +9,8 @@ use futures::{StreamExt, TryStreamExt};
 use qsbackup_policy::{AssetType, Policy};
 use serde::{Deserialize, Serialize};
 
-use crate::qs::{paginate, retry, sdk, QsError};
 use crate::Engine;
+use crate::qs::{QsError, paginate, retry, sdk};
 
 /// One QuickSight asset as the plan and the manifest see it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -53,8 +53,15 @@ pub struct Inventory {
 }
 
 /// Data source types that asset bundle jobs cannot export (QuickSight developer guide).
-pub const UNSUPPORTED_DATA_SOURCES: [&str; 7] =
-    ["ADOBE_ANALYTICS", "FILE", "GITHUB", "JIRA", "SALESFORCE", "SERVICENOW", "TWITTER"];
+pub const UNSUPPORTED_DATA_SOURCES: [&str; 7] = [
+    "ADOBE_ANALYTICS",
+    "FILE",
+    "GITHUB",
+    "JIRA",
+    "SALESFORCE",
+    "SERVICENOW",
+    "TWITTER",
+];
 
 /// Page size for every List call (the service maximum).
 const PAGE: i32 = 100;
@@ -65,7 +72,12 @@ fn ts(t: Option<&aws_smithy_types::DateTime>) -> Option<String> {
     t.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
 }
 
-fn asset(kind: AssetType, id: Option<&str>, arn: Option<&str>, name: Option<&str>) -> Option<Asset> {
+fn asset(
+    kind: AssetType,
+    id: Option<&str>,
+    arn: Option<&str>,
+    name: Option<&str>,
+) -> Option<Asset> {
     Some(Asset {
         kind,
         id: id?.to_string(),
@@ -81,7 +93,10 @@ fn asset(kind: AssetType, id: Option<&str>, arn: Option<&str>, name: Option<&str
 /// Types that must be listed to export `wanted` correctly: dependencies decide what is exportable.
 fn types_to_list(wanted: &[AssetType]) -> BTreeSet<AssetType> {
     let mut set: BTreeSet<AssetType> = wanted.iter().copied().collect();
-    if set.iter().any(|t| matches!(t, AssetType::Dashboard | AssetType::Analysis)) {
+    if set
+        .iter()
+        .any(|t| matches!(t, AssetType::Dashboard | AssetType::Analysis))
+    {
         set.insert(AssetType::Dataset);
     }
     if set.contains(&AssetType::Dataset) {
@@ -93,16 +108,24 @@ fn types_to_list(wanted: &[AssetType]) -> BTreeSet<AssetType> {
 impl Engine {
     /// Lists, describes and classifies every asset in scope. Tags and folders are read only
     /// when `need_tags` / `need_folders`.
-    pub async fn inventory(&self, need_tags: bool, need_folders: bool) -> Result<Inventory, QsError> {
+    pub async fn inventory(
+        &self,
+        need_tags: bool,
+        need_folders: bool,
+    ) -> Result<Inventory, QsError> {
         let wanted = types_to_list(&self.policy.selection.asset_types);
-        let lists = futures::future::try_join_all(wanted.iter().map(|t| self.list_type(*t))).await?;
+        let lists =
+            futures::future::try_join_all(wanted.iter().map(|t| self.list_type(*t))).await?;
         let mut all: Vec<(Asset, Option<String>)> = lists.into_iter().flatten().collect();
 
         // Dependencies: one Describe per data set, analysis and dashboard.
         let deps: HashMap<String, Result<Vec<String>, String>> = futures::stream::iter(
             all.iter()
                 .filter(|(a, _)| {
-                    matches!(a.kind, AssetType::Dataset | AssetType::Analysis | AssetType::Dashboard)
+                    matches!(
+                        a.kind,
+                        AssetType::Dataset | AssetType::Analysis | AssetType::Dashboard
+                    )
                 })
                 .map(|(a, _)| (a.kind, a.id.clone(), a.arn.clone())),
         )
@@ -144,53 +167,125 @@ impl Engine {
         let qs = &self.qs;
         let acct = self.scope.account.as_str();
         let assets = match kind {
-            AssetType::Dashboard => paginate!(self, "ListDashboards", qs.list_dashboards().aws_account_id(acct), dashboard_summary_list, |d| {
-                asset(kind, d.dashboard_id(), d.arn(), d.name())
-                    .map(|mut a| { a.last_updated = ts(d.last_updated_time()); (a, None) })
-            }),
-            AssetType::Analysis => paginate!(self, "ListAnalyses", qs.list_analyses().aws_account_id(acct), analysis_summary_list, |d| {
-                (d.status() != Some(&ResourceStatus::Deleted)).then(|| {
-                    asset(kind, d.analysis_id(), d.arn(), d.name())
-                        .map(|mut a| { a.last_updated = ts(d.last_updated_time()); (a, None) })
-                }).flatten()
-            }),
-            AssetType::Dataset => paginate!(self, "ListDataSets", qs.list_data_sets().aws_account_id(acct), data_set_summaries, |d| {
-                asset(kind, d.data_set_id(), d.arn(), d.name())
-                    .map(|mut a| { a.last_updated = ts(d.last_updated_time()); (a, None) })
-            }),
-            AssetType::Datasource => paginate!(self, "ListDataSources", qs.list_data_sources().aws_account_id(acct), data_sources, |d| {
-                asset(kind, d.data_source_id(), d.arn(), d.name()).map(|mut a| {
-                    a.last_updated = ts(d.last_updated_time());
-                    if let Some(v) = d.vpc_connection_properties() {
-                        a.deps.push(v.vpc_connection_arn().to_string());
-                    }
-                    (a, unsupported_data_source(d.r#type(), d.data_source_parameters()))
-                })
-            }),
-            AssetType::Theme => paginate!(self, "ListThemes", qs.list_themes().aws_account_id(acct).r#type(ThemeType::Custom), theme_summary_list, |d| {
-                asset(kind, d.theme_id(), d.arn(), d.name())
-                    .map(|mut a| { a.last_updated = ts(d.last_updated_time()); (a, None) })
-            }),
-            AssetType::Folder => paginate!(self, "ListFolders", qs.list_folders().aws_account_id(acct), folder_summary_list, |d| {
-                asset(kind, d.folder_id(), d.arn(), d.name())
-                    .map(|mut a| { a.last_updated = ts(d.last_updated_time()); (a, None) })
-            }),
-            AssetType::VpcConnection => paginate!(self, "ListVPCConnections", qs.list_vpc_connections().aws_account_id(acct), vpc_connection_summaries, |d| {
-                asset(kind, d.vpc_connection_id(), d.arn(), d.name())
-                    .map(|mut a| { a.last_updated = ts(d.last_updated_time()); (a, None) })
-            }),
+            AssetType::Dashboard => paginate!(
+                self,
+                "ListDashboards",
+                qs.list_dashboards().aws_account_id(acct),
+                dashboard_summary_list,
+                |d| {
+                    asset(kind, d.dashboard_id(), d.arn(), d.name()).map(|mut a| {
+                        a.last_updated = ts(d.last_updated_time());
+                        (a, None)
+                    })
+                }
+            ),
+            AssetType::Analysis => paginate!(
+                self,
+                "ListAnalyses",
+                qs.list_analyses().aws_account_id(acct),
+                analysis_summary_list,
+                |d| {
+                    (d.status() != Some(&ResourceStatus::Deleted))
+                        .then(|| {
+                            asset(kind, d.analysis_id(), d.arn(), d.name()).map(|mut a| {
+                                a.last_updated = ts(d.last_updated_time());
+                                (a, None)
+                            })
+                        })
+                        .flatten()
+                }
+            ),
+            AssetType::Dataset => paginate!(
+                self,
+                "ListDataSets",
+                qs.list_data_sets().aws_account_id(acct),
+                data_set_summaries,
+                |d| {
+                    asset(kind, d.data_set_id(), d.arn(), d.name()).map(|mut a| {
+                        a.last_updated = ts(d.last_updated_time());
+                        (a, None)
+                    })
+                }
+            ),
+            AssetType::Datasource => paginate!(
+                self,
+                "ListDataSources",
+                qs.list_data_sources().aws_account_id(acct),
+                data_sources,
+                |d| {
+                    asset(kind, d.data_source_id(), d.arn(), d.name()).map(|mut a| {
+                        a.last_updated = ts(d.last_updated_time());
+                        if let Some(v) = d.vpc_connection_properties() {
+                            a.deps.push(v.vpc_connection_arn().to_string());
+                        }
+                        (
+                            a,
+                            unsupported_data_source(d.r#type(), d.data_source_parameters()),
+                        )
+                    })
+                }
+            ),
+            AssetType::Theme => paginate!(
+                self,
+                "ListThemes",
+                qs.list_themes()
+                    .aws_account_id(acct)
+                    .r#type(ThemeType::Custom),
+                theme_summary_list,
+                |d| {
+                    asset(kind, d.theme_id(), d.arn(), d.name()).map(|mut a| {
+                        a.last_updated = ts(d.last_updated_time());
+                        (a, None)
+                    })
+                }
+            ),
+            AssetType::Folder => paginate!(
+                self,
+                "ListFolders",
+                qs.list_folders().aws_account_id(acct),
+                folder_summary_list,
+                |d| {
+                    asset(kind, d.folder_id(), d.arn(), d.name()).map(|mut a| {
+                        a.last_updated = ts(d.last_updated_time());
+                        (a, None)
+                    })
+                }
+            ),
+            AssetType::VpcConnection => paginate!(
+                self,
+                "ListVPCConnections",
+                qs.list_vpc_connections().aws_account_id(acct),
+                vpc_connection_summaries,
+                |d| {
+                    asset(kind, d.vpc_connection_id(), d.arn(), d.name()).map(|mut a| {
+                        a.last_updated = ts(d.last_updated_time());
+                        (a, None)
+                    })
+                }
+            ),
         };
         Ok(assets)
     }
 
     /// The ARNs an asset depends on, or why it cannot be exported.
-    async fn describe_deps(&self, kind: AssetType, id: &str) -> Result<Result<Vec<String>, String>, QsError> {
+    async fn describe_deps(
+        &self,
+        kind: AssetType,
+        id: &str,
+    ) -> Result<Result<Vec<String>, String>, QsError> {
         let (qs, acct, rs) = (&self.qs, self.scope.account.as_str(), &self.settings.retry);
         let mut deps = Vec::new();
         match kind {
             AssetType::Dashboard => {
                 let out = retry("DescribeDashboard", rs, &self.stats, &[], || async {
-                    sdk("DescribeDashboard", qs.describe_dashboard().aws_account_id(acct).dashboard_id(id).send().await)
+                    sdk(
+                        "DescribeDashboard",
+                        qs.describe_dashboard()
+                            .aws_account_id(acct)
+                            .dashboard_id(id)
+                            .send()
+                            .await,
+                    )
                 })
                 .await?;
                 if let Some(v) = out.dashboard().and_then(|d| d.version()) {
@@ -200,7 +295,14 @@ impl Engine {
             }
             AssetType::Analysis => {
                 let out = retry("DescribeAnalysis", rs, &self.stats, &[], || async {
-                    sdk("DescribeAnalysis", qs.describe_analysis().aws_account_id(acct).analysis_id(id).send().await)
+                    sdk(
+                        "DescribeAnalysis",
+                        qs.describe_analysis()
+                            .aws_account_id(acct)
+                            .analysis_id(id)
+                            .send()
+                            .await,
+                    )
                 })
                 .await?;
                 if let Some(a) = out.analysis() {
@@ -210,13 +312,23 @@ impl Engine {
             }
             AssetType::Dataset => {
                 let out = retry("DescribeDataSet", rs, &self.stats, &[], || async {
-                    sdk("DescribeDataSet", qs.describe_data_set().aws_account_id(acct).data_set_id(id).send().await)
+                    sdk(
+                        "DescribeDataSet",
+                        qs.describe_data_set()
+                            .aws_account_id(acct)
+                            .data_set_id(id)
+                            .send()
+                            .await,
+                    )
                 })
                 .await;
                 // Data sets built from uploaded files cannot be described (nor exported).
                 let out = match out {
                     Err(e) if e.code.as_deref() == Some("InvalidParameterValueException") => {
-                        return Ok(Err(format!("data set cannot be read through the API ({})", e.message)));
+                        return Ok(Err(format!(
+                            "data set cannot be read through the API ({})",
+                            e.message
+                        )));
                     }
                     other => other?,
                 };
@@ -231,9 +343,16 @@ impl Engine {
                         }
                     }
                     for l in d.logical_table_map().into_iter().flat_map(|m| m.values()) {
-                        deps.extend(l.source().and_then(|s| s.data_set_arn()).map(str::to_string));
+                        deps.extend(
+                            l.source()
+                                .and_then(|s| s.data_set_arn())
+                                .map(str::to_string),
+                        );
                     }
-                    deps.extend(d.row_level_permission_data_set().map(|r| r.arn().to_string()));
+                    deps.extend(
+                        d.row_level_permission_data_set()
+                            .map(|r| r.arn().to_string()),
+                    );
                 }
             }
             _ => {}
@@ -242,58 +361,95 @@ impl Engine {
     }
 
     async fn tags(&self, arn: &str) -> Result<BTreeMap<String, String>, QsError> {
-        let out = retry("ListTagsForResource", &self.settings.retry, &self.stats, &[], || async {
-            sdk("ListTagsForResource", self.qs.list_tags_for_resource().resource_arn(arn).send().await)
-        })
+        let out = retry(
+            "ListTagsForResource",
+            &self.settings.retry,
+            &self.stats,
+            &[],
+            || async {
+                sdk(
+                    "ListTagsForResource",
+                    self.qs
+                        .list_tags_for_resource()
+                        .resource_arn(arn)
+                        .send()
+                        .await,
+                )
+            },
+        )
         .await?;
-        Ok(out.tags().iter().map(|t| (t.key().to_string(), t.value().to_string())).collect())
+        Ok(out
+            .tags()
+            .iter()
+            .map(|t| (t.key().to_string(), t.value().to_string()))
+            .collect())
     }
 
     /// For each member ARN, the name paths of the folders holding it (sub-folders included).
     async fn folder_membership(&self) -> Result<HashMap<String, Vec<String>>, QsError> {
         let (qs, acct, rs) = (&self.qs, self.scope.account.as_str(), &self.settings.retry);
         let folders = self.list_type(AssetType::Folder).await?;
-        let names: HashMap<String, String> =
-            folders.iter().map(|(f, _)| (f.arn.clone(), f.name.clone())).collect();
-        let described: Vec<(String, String, Vec<String>, Vec<String>)> =
-            futures::stream::iter(folders.iter().map(|(f, _)| (f.id.clone(), f.arn.clone(), f.name.clone())))
-                .map(|(id, arn, name)| async move {
-                    let d = retry("DescribeFolder", rs, &self.stats, &[], || async {
-                        sdk("DescribeFolder", qs.describe_folder().aws_account_id(acct).folder_id(&id).send().await)
-                    })
-                    .await?;
-                    let ancestors: Vec<String> =
-                        d.folder().map(|f| f.folder_path().to_vec()).unwrap_or_default();
-                    let mut members = Vec::new();
-                    let mut token: Option<String> = None;
-                    loop {
-                        let page = retry("ListFolderMembers", rs, &self.stats, &[], || {
-                            let req = qs
-                                .list_folder_members()
-                                .aws_account_id(acct)
-                                .folder_id(&id)
-                                .max_results(PAGE)
-                                .set_next_token(token.clone());
-                            async move { sdk("ListFolderMembers", req.send().await) }
-                        })
-                        .await?;
-                        members.extend(
-                            page.folder_member_list().iter().filter_map(|m| m.member_arn().map(str::to_string)),
-                        );
-                        match page.next_token() {
-                            Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
-                            _ => break,
-                        }
-                    }
-                    Ok::<_, QsError>((arn, name, ancestors, members))
+        let names: HashMap<String, String> = folders
+            .iter()
+            .map(|(f, _)| (f.arn.clone(), f.name.clone()))
+            .collect();
+        let described: Vec<(String, String, Vec<String>, Vec<String>)> = futures::stream::iter(
+            folders
+                .iter()
+                .map(|(f, _)| (f.id.clone(), f.arn.clone(), f.name.clone())),
+        )
+        .map(|(id, arn, name)| async move {
+            let d = retry("DescribeFolder", rs, &self.stats, &[], || async {
+                sdk(
+                    "DescribeFolder",
+                    qs.describe_folder()
+                        .aws_account_id(acct)
+                        .folder_id(&id)
+                        .send()
+                        .await,
+                )
+            })
+            .await?;
+            let ancestors: Vec<String> = d
+                .folder()
+                .map(|f| f.folder_path().to_vec())
+                .unwrap_or_default();
+            let mut members = Vec::new();
+            let mut token: Option<String> = None;
+            loop {
+                let page = retry("ListFolderMembers", rs, &self.stats, &[], || {
+                    let req = qs
+                        .list_folder_members()
+                        .aws_account_id(acct)
+                        .folder_id(&id)
+                        .max_results(PAGE)
+                        .set_next_token(token.clone());
+                    async move { sdk("ListFolderMembers", req.send().await) }
                 })
-                .buffer_unordered(DESCRIBE_CONCURRENCY)
-                .try_collect()
                 .await?;
+                members.extend(
+                    page.folder_member_list()
+                        .iter()
+                        .filter_map(|m| m.member_arn().map(str::to_string)),
+                );
+                match page.next_token() {
+                    Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
+                        token = Some(t.to_string())
+                    }
+                    _ => break,
+                }
+            }
+            Ok::<_, QsError>((arn, name, ancestors, members))
+        })
+        .buffer_unordered(DESCRIBE_CONCURRENCY)
+        .try_collect()
+        .await?;
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         for (_, name, ancestors, members) in &described {
-            let mut path: Vec<&str> =
-                ancestors.iter().map(|a| names.get(a).map(String::as_str).unwrap_or("?")).collect();
+            let mut path: Vec<&str> = ancestors
+                .iter()
+                .map(|a| names.get(a).map(String::as_str).unwrap_or("?"))
+                .collect();
             path.push(name);
             // A member of Finance/Critical is also "in" Finance.
             for depth in 1..=path.len() {
@@ -321,18 +477,26 @@ fn unsupported_data_source(
     let kind = kind?;
     let name = kind.as_str();
     if UNSUPPORTED_DATA_SOURCES.contains(&name) {
-        return Some(format!("data source type {name} is not supported by asset bundle export"));
+        return Some(format!(
+            "data source type {name} is not supported by asset bundle export"
+        ));
     }
-    if *kind == DataSourceType::S3 && !matches!(params, Some(DataSourceParameters::S3Parameters(_))) {
-        return Some("S3 data source created from an uploaded file is not supported by asset bundle export".into());
+    if *kind == DataSourceType::S3 && !matches!(params, Some(DataSourceParameters::S3Parameters(_)))
+    {
+        return Some(
+            "S3 data source created from an uploaded file is not supported by asset bundle export"
+                .into(),
+        );
     }
     None
 }
 
 /// Marks unsupported data sources, then everything that depends on a skipped asset.
 fn classify(all: Vec<(Asset, Option<String>)>) -> Inventory {
-    let mut reasons: HashMap<String, String> =
-        all.iter().filter_map(|(a, r)| r.clone().map(|r| (a.arn.clone(), r))).collect();
+    let mut reasons: HashMap<String, String> = all
+        .iter()
+        .filter_map(|(a, r)| r.clone().map(|r| (a.arn.clone(), r)))
+        .collect();
     // Propagate through dependencies until nothing changes (chains are short).
     loop {
         let mut changed = false;
@@ -374,7 +538,11 @@ fn classify(all: Vec<(Asset, Option<String>)>) -> Inventory {
 
 /// Whether the policy's rules need tags / folders read from QuickSight.
 pub fn needs(policy: &Policy) -> (bool, bool) {
-    let rules = policy.selection.include.iter().chain(&policy.selection.exclude);
+    let rules = policy
+        .selection
+        .include
+        .iter()
+        .chain(&policy.selection.exclude);
     let (mut tags, mut folders) = (false, false);
     for r in rules {
         tags |= !r.tags.is_empty();
@@ -385,6 +553,7 @@ pub fn needs(policy: &Policy) -> (bool, bool) {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn a(kind: AssetType, id: &str, deps: &[&str]) -> Asset {
@@ -403,7 +572,10 @@ mod tests {
     #[test]
     fn unsupported_data_sources_taint_their_dependents_with_a_reason() {
         let inv = classify(vec![
-            (a(AssetType::Datasource, "sf", &[]), Some("data source type SALESFORCE".into())),
+            (
+                a(AssetType::Datasource, "sf", &[]),
+                Some("data source type SALESFORCE".into()),
+            ),
             (a(AssetType::Datasource, "pg", &[]), None),
             (a(AssetType::Dataset, "ds1", &["sf"]), None),
             (a(AssetType::Dataset, "ds2", &["pg"]), None),

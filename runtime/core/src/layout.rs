@@ -40,7 +40,9 @@ impl Scope {
     }
 
     pub fn run(&self, run_id: &str) -> RunKeys {
-        RunKeys { base: format!("{}/runs/{run_id}", self.root()) }
+        RunKeys {
+            base: format!("{}/runs/{run_id}", self.root()),
+        }
     }
 
     /// The local lock file / S3 lock object of this scope.
@@ -111,7 +113,9 @@ pub fn new_run_id(now: DateTime<Utc>) -> String {
 /// The start time encoded in a run id, if it has the expected form.
 pub fn run_time(run_id: &str) -> Option<DateTime<Utc>> {
     let stamp = run_id.get(..16)?;
-    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ").ok().map(|t| t.and_utc())
+    chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%SZ")
+        .ok()
+        .map(|t| t.and_utc())
 }
 
 /// Whether `s` is a well-formed run id (also keeps run ids safe as path segments).

@@ -44,7 +44,9 @@ impl StepError {
         match self {
             StepError::Retryable(_) => "Retryable",
             StepError::Throttled(_) => "Throttled",
-            StepError::NonRetryable(_) | StepError::LockHeld(_) | StepError::Storage(_) => "NonRetryable",
+            StepError::NonRetryable(_) | StepError::LockHeld(_) | StepError::Storage(_) => {
+                "NonRetryable"
+            }
         }
     }
 }

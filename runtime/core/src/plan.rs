@@ -54,7 +54,11 @@ impl CompiledRule {
                 .names
                 .iter()
                 .filter_map(|g| {
-                    globset::GlobBuilder::new(g).case_insensitive(true).build().ok().map(|g: Glob| g.compile_matcher())
+                    globset::GlobBuilder::new(g)
+                        .case_insensitive(true)
+                        .build()
+                        .ok()
+                        .map(|g: Glob| g.compile_matcher())
                 })
                 .collect(),
             tags: r.tags.clone(),
@@ -65,9 +69,15 @@ impl CompiledRule {
     fn matches(&self, a: &Asset) -> bool {
         (self.ids.is_empty() || self.ids.contains(&a.id))
             && (self.names.is_empty() || self.names.iter().any(|g| g.is_match(&a.name)))
-            && self.tags.iter().all(|(k, v)| a.tags.get(k).is_some_and(|x| v == "*" || x == v))
+            && self
+                .tags
+                .iter()
+                .all(|(k, v)| a.tags.get(k).is_some_and(|x| v == "*" || x == v))
             && (self.folders.is_empty()
-                || self.folders.iter().any(|f| a.folders.iter().any(|p| p == f || folder_id_match(p, f))))
+                || self
+                    .folders
+                    .iter()
+                    .any(|f| a.folders.iter().any(|p| p == f || folder_id_match(p, f))))
     }
 }
 
@@ -89,18 +99,32 @@ pub fn select(policy: &Policy, inv: &Inventory) -> (Vec<Asset>, Vec<Skipped>) {
             && !exclude.iter().any(|r| r.matches(a))
     };
     let by_arn: HashMap<&str, &Asset> = inv.assets.iter().map(|a| (a.arn.as_str(), a)).collect();
-    let mut chosen: HashSet<&str> = inv.assets.iter().filter(|a| wanted(a)).map(|a| a.arn.as_str()).collect();
+    let mut chosen: HashSet<&str> = inv
+        .assets
+        .iter()
+        .filter(|a| wanted(a))
+        .map(|a| a.arn.as_str())
+        .collect();
     if sel.follow_dependencies {
         let mut stack: Vec<&str> = chosen.iter().copied().collect();
         while let Some(arn) = stack.pop() {
-            for d in by_arn.get(arn).map(|a| a.deps.as_slice()).unwrap_or_default() {
+            for d in by_arn
+                .get(arn)
+                .map(|a| a.deps.as_slice())
+                .unwrap_or_default()
+            {
                 if by_arn.contains_key(d.as_str()) && chosen.insert(d.as_str()) {
                     stack.push(d.as_str());
                 }
             }
         }
     }
-    let selected = inv.assets.iter().filter(|a| chosen.contains(a.arn.as_str())).cloned().collect();
+    let selected = inv
+        .assets
+        .iter()
+        .filter(|a| chosen.contains(a.arn.as_str()))
+        .cloned()
+        .collect();
     let skipped = inv
         .skipped
         .iter()
@@ -135,7 +159,7 @@ fn rank(t: AssetType) -> u8 {
     }
 }
 
-fn find(parent: &mut Vec<usize>, mut x: usize) -> usize {
+fn find(parent: &mut [usize], mut x: usize) -> usize {
     while parent[x] != x {
         parent[x] = parent[parent[x]];
         x = parent[x];
@@ -192,12 +216,16 @@ pub fn batches(assets: &[Asset], per_bundle: usize) -> Vec<Batch> {
     }
     bins.into_iter()
         .enumerate()
-        .map(|(i, b)| Batch { index: i as u32, assets: b.into_iter().cloned().collect() })
+        .map(|(i, b)| Batch {
+            index: i as u32,
+            assets: b.into_iter().cloned().collect(),
+        })
         .collect()
 }
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
 
     fn a(kind: AssetType, id: &str, deps: &[&str]) -> Asset {
@@ -227,19 +255,29 @@ mod tests {
         assert_eq!(b.len(), 2);
         for batch in &b {
             let ids: Vec<&str> = batch.assets.iter().map(|a| a.id.as_str()).collect();
-            assert!(ids == ["ds1", "d1", "d3"] || ids == ["ds2", "d2", "d4"], "{ids:?}");
+            assert!(
+                ids == ["ds1", "d1", "d3"] || ids == ["ds2", "d2", "d4"],
+                "{ids:?}"
+            );
         }
         assert_eq!(b, batches(&assets, 3), "planning is deterministic");
     }
 
     #[test]
     fn no_batch_exceeds_the_bundle_size_and_nothing_is_lost() {
-        let assets: Vec<Asset> =
-            (0..250).map(|i| a(AssetType::Dashboard, &format!("d{i:03}"), &["shared"])).collect();
+        let assets: Vec<Asset> = (0..250)
+            .map(|i| a(AssetType::Dashboard, &format!("d{i:03}"), &["shared"]))
+            .collect();
         let b = batches(&assets, 100);
-        assert_eq!(b.iter().map(|b| b.assets.len()).collect::<Vec<_>>(), [100, 100, 50]);
+        assert_eq!(
+            b.iter().map(|b| b.assets.len()).collect::<Vec<_>>(),
+            [100, 100, 50]
+        );
         let small = batches(&assets[..7], 0);
-        assert!(small.iter().all(|b| b.assets.len() == 1), "bundle size is clamped to at least 1");
+        assert!(
+            small.iter().all(|b| b.assets.len() == 1),
+            "bundle size is clamped to at least 1"
+        );
     }
 
     #[test]
@@ -251,9 +289,20 @@ mod tests {
         let mut d2 = a(AssetType::Dashboard, "d2", &["ds2"]);
         d2.name = "Sales Draft".into();
         d2.tags.insert("team".into(), "finance".into());
-        inv.assets = vec![d1, d2, a(AssetType::Dataset, "ds1", &[]), a(AssetType::Dataset, "ds2", &[])];
-        policy.selection.include = vec![Rule { tags: [("team".into(), "*".into())].into(), ..Rule::default() }];
-        policy.selection.exclude = vec![Rule { names: vec!["*draft*".into()], ..Rule::default() }];
+        inv.assets = vec![
+            d1,
+            d2,
+            a(AssetType::Dataset, "ds1", &[]),
+            a(AssetType::Dataset, "ds2", &[]),
+        ];
+        policy.selection.include = vec![Rule {
+            tags: [("team".into(), "*".into())].into(),
+            ..Rule::default()
+        }];
+        policy.selection.exclude = vec![Rule {
+            names: vec!["*draft*".into()],
+            ..Rule::default()
+        }];
         let (sel, _) = select(&policy, &inv);
         let ids: Vec<&str> = sel.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(ids, ["d1", "ds1"]);

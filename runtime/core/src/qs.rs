@@ -38,7 +38,10 @@ pub struct QsError {
 
 impl QsError {
     pub fn is_retryable(&self) -> bool {
-        matches!(self.class, ErrorClass::Throttled | ErrorClass::Transient | ErrorClass::Limit)
+        matches!(
+            self.class,
+            ErrorClass::Throttled | ErrorClass::Transient | ErrorClass::Limit
+        )
     }
 
     pub fn from_sdk<E>(operation: &'static str, err: &SdkError<E, HttpResponse>) -> QsError
@@ -58,9 +61,9 @@ impl QsError {
             (Some("ResourceNotFoundException"), _) => ErrorClass::NotFound,
             (_, Some(500..=599)) => ErrorClass::Transient,
             _ => match err {
-                SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
-                    ErrorClass::Transient
-                }
+                SdkError::TimeoutError(_)
+                | SdkError::DispatchFailure(_)
+                | SdkError::ResponseError(_) => ErrorClass::Transient,
                 _ => ErrorClass::Fatal,
             },
         };
@@ -69,7 +72,12 @@ impl QsError {
             (Some(c), None) => c.clone(),
             _ => format!("{err:?}").chars().take(400).collect(),
         };
-        QsError { operation, code, message, class }
+        QsError {
+            operation,
+            code,
+            message,
+            class,
+        }
     }
 }
 
@@ -83,14 +91,21 @@ pub struct RetrySettings {
 
 impl Default for RetrySettings {
     fn default() -> Self {
-        RetrySettings { max_attempts: 12, base: Duration::from_millis(200), max_delay: Duration::from_secs(20) }
+        RetrySettings {
+            max_attempts: 12,
+            base: Duration::from_millis(200),
+            max_delay: Duration::from_secs(20),
+        }
     }
 }
 
 impl RetrySettings {
     /// Full jitter: a random delay in [0, min(max, base × 2^attempt)].
     pub fn delay(&self, attempt: u32) -> Duration {
-        let cap = self.base.saturating_mul(1u32 << attempt.min(16)).min(self.max_delay);
+        let cap = self
+            .base
+            .saturating_mul(1u32 << attempt.min(16))
+            .min(self.max_delay);
         cap.mul_f64(fastrand::f64()).max(Duration::from_millis(10))
     }
 }
@@ -152,7 +167,10 @@ where
             Err(e) => {
                 stats.record(op, Some(e.class));
                 attempt += 1;
-                if give_back.contains(&e.class) || !e.is_retryable() || attempt >= settings.max_attempts {
+                if give_back.contains(&e.class)
+                    || !e.is_retryable()
+                    || attempt >= settings.max_attempts
+                {
                     return Err(e);
                 }
                 tracing::debug!(operation = op, attempt, error = %e, "retrying");
@@ -180,7 +198,9 @@ macro_rules! paginate {
                 }
             }
             match page.next_token() {
-                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => token = Some(t.to_string()),
+                Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
+                    token = Some(t.to_string())
+                }
                 _ => break,
             }
         }
@@ -203,7 +223,11 @@ mod tests {
 
     #[test]
     fn backoff_grows_but_stays_capped() {
-        let s = RetrySettings { max_attempts: 5, base: Duration::from_millis(100), max_delay: Duration::from_secs(1) };
+        let s = RetrySettings {
+            max_attempts: 5,
+            base: Duration::from_millis(100),
+            max_delay: Duration::from_secs(1),
+        };
         for attempt in 0..30 {
             assert!(s.delay(attempt) <= Duration::from_secs(1));
         }
@@ -212,14 +236,23 @@ mod tests {
     #[tokio::test]
     async fn retry_gives_back_conflicts_and_retries_throttles() {
         let stats = CallStats::default();
-        let fast = RetrySettings { max_attempts: 5, base: Duration::from_millis(1), max_delay: Duration::from_millis(2) };
+        let fast = RetrySettings {
+            max_attempts: 5,
+            base: Duration::from_millis(1),
+            max_delay: Duration::from_millis(2),
+        };
         let mut n = 0;
         let r: Result<u32, QsError> = retry("Op", &fast, &stats, &[], || {
             n += 1;
             let fail = n < 3;
             async move {
                 if fail {
-                    Err(QsError { operation: "Op", code: None, message: "x".into(), class: ErrorClass::Throttled })
+                    Err(QsError {
+                        operation: "Op",
+                        code: None,
+                        message: "x".into(),
+                        class: ErrorClass::Throttled,
+                    })
                 } else {
                     Ok(7)
                 }
@@ -227,11 +260,24 @@ mod tests {
         })
         .await;
         assert_eq!(r.ok(), Some(7));
-        assert_eq!(stats.snapshot()["Op"], OpStats { calls: 3, throttled: 2, failed: 0 });
-        let r: Result<u32, QsError> = retry("Op2", &fast, &stats, &[ErrorClass::Conflict], || async {
-            Err(QsError { operation: "Op2", code: None, message: "x".into(), class: ErrorClass::Conflict })
-        })
-        .await;
+        assert_eq!(
+            stats.snapshot()["Op"],
+            OpStats {
+                calls: 3,
+                throttled: 2,
+                failed: 0
+            }
+        );
+        let r: Result<u32, QsError> =
+            retry("Op2", &fast, &stats, &[ErrorClass::Conflict], || async {
+                Err(QsError {
+                    operation: "Op2",
+                    code: None,
+                    message: "x".into(),
+                    class: ErrorClass::Conflict,
+                })
+            })
+            .await;
         assert_eq!(r.map_err(|e| e.class).err(), Some(ErrorClass::Conflict));
         assert_eq!(stats.snapshot()["Op2"].calls, 1);
     }

@@ -53,12 +53,20 @@ impl Report {
         let mut counts: BTreeMap<String, TypeCounts> = BTreeMap::new();
         for a in &m.assets {
             let c = counts.entry(a.kind.to_string()).or_default();
-            if a.error.is_some() { c.failed += 1 } else { c.backed_up += 1 }
+            if a.error.is_some() {
+                c.failed += 1
+            } else {
+                c.backed_up += 1
+            }
         }
         for s in &m.skipped {
             counts.entry(s.kind.to_string()).or_default().skipped += 1;
         }
-        let secs = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok().map(|t| t.timestamp_millis());
+        let secs = |t: &str| {
+            chrono::DateTime::parse_from_rfc3339(t)
+                .ok()
+                .map(|t| t.timestamp_millis())
+        };
         let duration = match (secs(&m.started_at), secs(&m.finished_at)) {
             (Some(a), Some(b)) => (b - a) as f64 / 1000.0,
             _ => 0.0,
@@ -79,7 +87,13 @@ impl Report {
             failures: m
                 .assets
                 .iter()
-                .filter_map(|a| Some(AssetFailure { arn: a.arn.clone(), name: a.name.clone(), message: a.error.clone()? }))
+                .filter_map(|a| {
+                    Some(AssetFailure {
+                        arn: a.arn.clone(),
+                        name: a.name.clone(),
+                        message: a.error.clone()?,
+                    })
+                })
                 .collect(),
             skipped: m.skipped.clone(),
             errors: m.errors.clone(),
@@ -93,12 +107,32 @@ impl Report {
         let mut s = String::new();
         let _ = writeln!(s, "# qsbackup run {}\n", self.run_id);
         let _ = writeln!(s, "- Status: **{:?}**", self.status);
-        let _ = writeln!(s, "- Policy: {} · account {} · Region {}", self.policy, self.account, self.region);
-        let _ = writeln!(s, "- Started {} · finished {} · {:.1} s", self.started_at, self.finished_at, self.duration_seconds);
-        let _ = writeln!(s, "- Bundles: {} · {} bytes\n", self.timeline.len(), self.bytes);
-        let _ = writeln!(s, "| type | backed up | failed | skipped |\n|---|---:|---:|---:|");
+        let _ = writeln!(
+            s,
+            "- Policy: {} · account {} · Region {}",
+            self.policy, self.account, self.region
+        );
+        let _ = writeln!(
+            s,
+            "- Started {} · finished {} · {:.1} s",
+            self.started_at, self.finished_at, self.duration_seconds
+        );
+        let _ = writeln!(
+            s,
+            "- Bundles: {} · {} bytes\n",
+            self.timeline.len(),
+            self.bytes
+        );
+        let _ = writeln!(
+            s,
+            "| type | backed up | failed | skipped |\n|---|---:|---:|---:|"
+        );
         for (t, c) in &self.counts {
-            let _ = writeln!(s, "| {t} | {} | {} | {} |", c.backed_up, c.failed, c.skipped);
+            let _ = writeln!(
+                s,
+                "| {t} | {} | {} | {} |",
+                c.backed_up, c.failed, c.skipped
+            );
         }
         if let Some(i) = &self.identities {
             let _ = writeln!(
@@ -126,7 +160,10 @@ impl Report {
             }
         }
         if !self.api_calls.is_empty() {
-            let _ = writeln!(s, "\n## QuickSight calls\n\n| operation | calls | throttled | failed |\n|---|---:|---:|---:|");
+            let _ = writeln!(
+                s,
+                "\n## QuickSight calls\n\n| operation | calls | throttled | failed |\n|---|---:|---:|---:|"
+            );
             for (op, c) in &self.api_calls {
                 let _ = writeln!(s, "| {op} | {} | {} | {} |", c.calls, c.throttled, c.failed);
             }

@@ -11,14 +11,14 @@ use qsbackup_policy::{AssetType, Mode};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+use crate::StepError;
 use crate::catalog::{attr_n, attr_s};
 use crate::engine::{Engine, Event};
 use crate::export::{BatchWork, JobState, Outcome};
 use crate::identities::IdentitiesSummary;
 use crate::inventory::{self, Skipped};
 use crate::layout::new_run_id;
-use crate::plan::{self, Plan, PLAN_FORMAT};
-use crate::StepError;
+use crate::plan::{self, PLAN_FORMAT, Plan};
 
 /// The manifest format; readers refuse formats they do not know.
 pub const MANIFEST_FORMAT: u32 = 1;
@@ -145,7 +145,10 @@ impl Manifest {
         self.assets.iter().filter(|a| a.error.is_some()).count()
     }
     pub fn backed_up(&self) -> usize {
-        self.assets.iter().filter(|a| a.bundle_key.is_some()).count()
+        self.assets
+            .iter()
+            .filter(|a| a.bundle_key.is_some())
+            .count()
     }
 }
 
@@ -155,16 +158,21 @@ fn effective_mode(policy_mode: Mode, requested: Option<Mode>) -> Mode {
 
 impl Engine {
     /// Creates the run: id, lock, `run.json`, catalog record.
-    pub async fn begin(&self, input: BeginInput, now: DateTime<Utc>) -> Result<RunStarted, StepError> {
+    pub async fn begin(
+        &self,
+        input: BeginInput,
+        now: DateTime<Utc>,
+    ) -> Result<RunStarted, StepError> {
         self.store.preflight(&self.scope.root()).await?;
         let run_id = new_run_id(now);
         self.acquire_lock(&run_id, now).await?;
         let started = RunStarted {
             run_id: run_id.clone(),
-            mode: effective_mode(self.policy.mode.clone(), input.mode),
+            mode: effective_mode(self.policy.mode, input.mode),
             started_at: now.to_rfc3339(),
         };
-        self.put_json(&self.scope.run(&run_id).run_info(), &started).await?;
+        self.put_json(&self.scope.run(&run_id).run_info(), &started)
+            .await?;
         self.catalog_put(
             &run_id,
             HashMap::from([
@@ -207,7 +215,11 @@ impl Engine {
         let work: Vec<BatchWork> = plan
             .batches
             .iter()
-            .map(|b| BatchWork { run_id: run_id.to_string(), batch: b.index, pending: vec![[0, b.assets.len() as u32]] })
+            .map(|b| BatchWork {
+                run_id: run_id.to_string(),
+                batch: b.index,
+                pending: vec![[0, b.assets.len() as u32]],
+            })
             .collect();
         self.put_json(&keys.plan(), &plan).await?;
         self.put_json(&keys.batches(), &work).await?;
@@ -225,7 +237,11 @@ impl Engine {
             },
             batches_key: keys.batches(),
         };
-        *self.plan_cache.lock().map_err(|_| StepError::NonRetryable("plan cache poisoned".into()))? = Some(Arc::new(plan));
+        *self
+            .plan_cache
+            .lock()
+            .map_err(|_| StepError::NonRetryable("plan cache poisoned".into()))? =
+            Some(Arc::new(plan));
         Ok(out)
     }
 
@@ -237,12 +253,11 @@ impl Engine {
             return Ok(p.clone());
         }
         let key = self.scope.run(run_id).plan();
-        let bytes = self
-            .store
-            .get(&key)
-            .await?
-            .ok_or_else(|| StepError::NonRetryable(format!("{key} is missing: discovery did not finish")))?;
-        let plan: Plan = serde_json::from_slice(&bytes).map_err(|e| StepError::NonRetryable(format!("{key}: {e}")))?;
+        let bytes = self.store.get(&key).await?.ok_or_else(|| {
+            StepError::NonRetryable(format!("{key} is missing: discovery did not finish"))
+        })?;
+        let plan: Plan = serde_json::from_slice(&bytes)
+            .map_err(|e| StepError::NonRetryable(format!("{key}: {e}")))?;
         let plan = Arc::new(plan);
         if let Ok(mut cache) = self.plan_cache.lock() {
             *cache = Some(plan.clone());
@@ -250,25 +265,40 @@ impl Engine {
         Ok(plan)
     }
 
-    async fn read_json<T: for<'de> Deserialize<'de>>(&self, key: &str) -> Result<Option<T>, StepError> {
+    async fn read_json<T: for<'de> Deserialize<'de>>(
+        &self,
+        key: &str,
+    ) -> Result<Option<T>, StepError> {
         match self.store.get(key).await? {
             None => Ok(None),
-            Some(b) => serde_json::from_slice(&b).map(Some).map_err(|e| StepError::NonRetryable(format!("{key}: {e}"))),
+            Some(b) => serde_json::from_slice(&b)
+                .map(Some)
+                .map_err(|e| StepError::NonRetryable(format!("{key}: {e}"))),
         }
     }
 
     /// Writes the reports and then the manifest (the commit marker), records the run in the
     /// catalog and releases the lock.
-    pub async fn finalize(&self, input: FinalizeInput, now: DateTime<Utc>) -> Result<FinalizeOutput, StepError> {
+    pub async fn finalize(
+        &self,
+        input: FinalizeInput,
+        now: DateTime<Utc>,
+    ) -> Result<FinalizeOutput, StepError> {
         let run_id = input.run_id.as_str();
         let keys = self.scope.run(run_id);
         let started: Option<RunStarted> = self.read_json(&keys.run_info()).await?;
-        let mode = started.as_ref().map(|s| s.mode.clone()).unwrap_or_else(|| self.policy.mode.clone());
+        let mode = started
+            .as_ref()
+            .map(|s| s.mode)
+            .unwrap_or(self.policy.mode);
         let mut errors = Vec::new();
         let plan = match self.load_plan(run_id).await {
             Ok(p) => Some(p),
             Err(_) if mode.includes_assets() => {
-                errors.push(format!("discovery failed: {}", describe_error(input.export.as_ref())));
+                errors.push(format!(
+                    "discovery failed: {}",
+                    describe_error(input.export.as_ref())
+                ));
                 None
             }
             Err(_) => None,
@@ -279,21 +309,35 @@ impl Engine {
                 outcomes.push(o);
             }
         }
-        outcomes.sort_by(|a, b| (a.batch, a.range).cmp(&(b.batch, b.range)));
+        outcomes.sort_by_key(|o| (o.batch, o.range));
         let batch_errors = batch_errors(input.export.as_ref());
         let mut assets = Vec::new();
         for b in plan.iter().flat_map(|p| p.batches.iter()) {
             for (i, a) in b.assets.iter().enumerate() {
                 let i = i as u32;
-                let covering = outcomes.iter().find(|o| o.batch == b.index && o.range[0] <= i && i < o.range[1]);
-                let (bundle, error) = match covering {
-                    Some(o) if o.bundle_key.is_some() => (Some(o), None),
-                    Some(o) => (None, Some(o.errors.iter().map(|e| e.message.clone()).collect::<Vec<_>>().join("; "))),
-                    None => (
-                        None,
-                        Some(batch_errors.get(&b.index).cloned().unwrap_or_else(|| "not exported: the batch did not finish".into())),
-                    ),
-                };
+                let covering = outcomes
+                    .iter()
+                    .find(|o| o.batch == b.index && o.range[0] <= i && i < o.range[1]);
+                let (bundle, error) =
+                    match covering {
+                        Some(o) if o.bundle_key.is_some() => (Some(o), None),
+                        Some(o) => (
+                            None,
+                            Some(
+                                o.errors
+                                    .iter()
+                                    .map(|e| e.message.clone())
+                                    .collect::<Vec<_>>()
+                                    .join("; "),
+                            ),
+                        ),
+                        None => (
+                            None,
+                            Some(batch_errors.get(&b.index).cloned().unwrap_or_else(|| {
+                                "not exported: the batch did not finish".into()
+                            })),
+                        ),
+                    };
                 assets.push(ManifestAsset {
                     kind: a.kind,
                     id: a.id.clone(),
@@ -307,15 +351,21 @@ impl Engine {
                 });
             }
         }
-        let identities: Option<IdentitiesSummary> = self.read_json(&keys.identities_summary()).await?;
+        let identities: Option<IdentitiesSummary> =
+            self.read_json(&keys.identities_summary()).await?;
         let wants_identities = mode.includes_identities() && self.policy.identities.enabled;
         if wants_identities && identities.is_none() {
-            errors.push(format!("identity snapshot failed: {}", describe_error(input.identities.as_ref())));
+            errors.push(format!(
+                "identity snapshot failed: {}",
+                describe_error(input.identities.as_ref())
+            ));
         }
         let failed = assets.iter().filter(|a| a.error.is_some()).count();
         let backed_up = assets.len() - failed;
         let nothing_saved = backed_up == 0 && identities.is_none();
-        let status = if (plan.is_none() && mode.includes_assets()) || (nothing_saved && (failed > 0 || !errors.is_empty())) {
+        let status = if (plan.is_none() && mode.includes_assets())
+            || (nothing_saved && (failed > 0 || !errors.is_empty()))
+        {
             RunStatus::Failed
         } else if failed > 0 || !errors.is_empty() {
             RunStatus::PartiallyFailed
@@ -356,7 +406,8 @@ impl Engine {
         };
         let report = crate::report::Report::from_manifest(&manifest, &self.stats.snapshot());
         self.put_json(&keys.report("json"), &report).await?;
-        self.put_new_text(&keys.report("md"), report.markdown()).await?;
+        self.put_new_text(&keys.report("md"), report.markdown())
+            .await?;
         self.put_json(&keys.manifest(), &manifest).await?;
         let bytes: u64 = manifest.bundles.iter().map(|b| b.size).sum();
         self.catalog_put(
@@ -369,7 +420,13 @@ impl Engine {
                 ("failed", attr_n(manifest.failed())),
                 ("skipped", attr_n(manifest.skipped.len())),
                 ("bytes", attr_n(bytes)),
-                ("expiresAt", attr_n(crate::retention::identity_expiry(&self.policy.retention, now))),
+                (
+                    "expiresAt",
+                    attr_n(crate::retention::identity_expiry(
+                        &self.policy.retention,
+                        now,
+                    )),
+                ),
             ]),
         )
         .await?;
@@ -396,7 +453,10 @@ impl Engine {
     async fn run_batch(&self, mut work: BatchWork, slots: &Semaphore) -> Result<(), StepError> {
         while !work.pending.is_empty() {
             let job = {
-                let _slot = slots.acquire().await.map_err(|e| StepError::NonRetryable(e.to_string()))?;
+                let _slot = slots
+                    .acquire()
+                    .await
+                    .map_err(|e| StepError::NonRetryable(e.to_string()))?;
                 let mut job = self.start_export(work.clone()).await?;
                 loop {
                     tokio::time::sleep(self.settings.poll.wait(job.polls)).await;
@@ -416,7 +476,11 @@ impl Engine {
     }
 
     /// Runs a whole backup in this process with the same steps as the Step Functions workflow.
-    pub async fn run_backup(self: &Arc<Self>, mode: Option<Mode>, now: DateTime<Utc>) -> Result<FinalizeOutput, StepError> {
+    pub async fn run_backup(
+        self: &Arc<Self>,
+        mode: Option<Mode>,
+        now: DateTime<Utc>,
+    ) -> Result<FinalizeOutput, StepError> {
         let started = self.begin(BeginInput { mode }, now).await?;
         let run_id = started.run_id.clone();
         let identities = async {
@@ -445,7 +509,11 @@ impl Engine {
                 .batches
                 .iter()
                 .map(|b| {
-                    let work = BatchWork { run_id: run_id.clone(), batch: b.index, pending: vec![[0, b.assets.len() as u32]] };
+                    let work = BatchWork {
+                        run_id: run_id.clone(),
+                        batch: b.index,
+                        pending: vec![[0, b.assets.len() as u32]],
+                    };
                     let slots = &slots;
                     async move { (b.index, self.run_batch(work, slots).await) }
                 })
@@ -459,7 +527,15 @@ impl Engine {
             Some(serde_json::json!({"batches": discovered.batch_count, "errors": results}))
         };
         let (identities, export) = tokio::join!(identities, export);
-        self.finalize(FinalizeInput { run_id, identities, export }, Utc::now()).await
+        self.finalize(
+            FinalizeInput {
+                run_id,
+                identities,
+                export,
+            },
+            Utc::now(),
+        )
+        .await
     }
 }
 
@@ -479,17 +555,24 @@ fn describe_error(v: Option<&serde_json::Value>) -> String {
 fn batch_errors(v: Option<&serde_json::Value>) -> BTreeMap<u32, String> {
     let items: Vec<&serde_json::Value> = match v {
         Some(serde_json::Value::Array(a)) => a.iter().collect(),
-        Some(v) => v.get("errors").and_then(|e| e.as_array()).map(|a| a.iter().collect()).unwrap_or_default(),
+        Some(v) => v
+            .get("errors")
+            .and_then(|e| e.as_array())
+            .map(|a| a.iter().collect())
+            .unwrap_or_default(),
         None => vec![],
     };
     items
         .into_iter()
         .filter_map(|e| {
             let batch = e.get("batch")?.as_u64()? as u32;
-            let cause = e.get("Cause").or_else(|| e.get("error")).map(|c| match c.as_str() {
-                Some(s) => s.to_string(),
-                None => c.to_string(),
-            })?;
+            let cause = e
+                .get("Cause")
+                .or_else(|| e.get("error"))
+                .map(|c| match c.as_str() {
+                    Some(s) => s.to_string(),
+                    None => c.to_string(),
+                })?;
             Some((batch, format!("batch failed: {cause}")))
         })
         .collect()

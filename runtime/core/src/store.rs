@@ -18,9 +18,18 @@ pub enum StoreError {
     #[error("storage {location} is not usable: {reason}")]
     Unusable { location: String, reason: String },
     #[error("local storage I/O on {path}: {source}")]
-    Io { path: PathBuf, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("S3 {operation} on s3://{bucket}/{key}: {message}")]
-    S3 { operation: &'static str, bucket: String, key: String, message: String, retryable: bool },
+    S3 {
+        operation: &'static str,
+        bucket: String,
+        key: String,
+        message: String,
+        retryable: bool,
+    },
 }
 
 impl StoreError {
@@ -35,8 +44,14 @@ impl StoreError {
 /// Where backups are written.
 #[derive(Clone, Debug)]
 pub enum Store {
-    Local { root: PathBuf },
-    S3 { client: aws_sdk_s3::Client, bucket: String, kms_key_arn: Option<String> },
+    Local {
+        root: PathBuf,
+    },
+    S3 {
+        client: aws_sdk_s3::Client,
+        bucket: String,
+        kms_key_arn: Option<String>,
+    },
 }
 
 fn s3_err<E: ProvideErrorMetadata + std::fmt::Debug>(
@@ -83,7 +98,10 @@ fn is_precondition_failed<E: ProvideErrorMetadata>(err: &aws_sdk_s3::error::SdkE
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_path_buf(), source }
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 impl Store {
@@ -96,7 +114,9 @@ impl Store {
     }
 
     fn local_path(root: &Path, key: &str) -> PathBuf {
-        key.split('/').filter(|s| !s.is_empty()).fold(root.to_path_buf(), |p, s| p.join(s))
+        key.split('/')
+            .filter(|s| !s.is_empty())
+            .fold(root.to_path_buf(), |p, s| p.join(s))
     }
 
     /// Checks, before anything is exported, that the storage exists and accepts writes.
@@ -142,7 +162,11 @@ impl Store {
                 tokio::fs::write(&tmp, &body).await.map_err(io(&tmp))?;
                 link_no_clobber(&tmp, &path, key).await
             }
-            Store::S3 { client, bucket, kms_key_arn } => {
+            Store::S3 {
+                client,
+                bucket,
+                kms_key_arn,
+            } => {
                 let req = client
                     .put_object()
                     .bucket(bucket)
@@ -151,12 +175,16 @@ impl Store {
                     .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
                     .body(ByteStream::from(body));
                 let req = match kms_key_arn {
-                    Some(k) => req.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(k),
+                    Some(k) => req
+                        .server_side_encryption(ServerSideEncryption::AwsKms)
+                        .ssekms_key_id(k),
                     None => req.server_side_encryption(ServerSideEncryption::Aes256),
                 };
                 req.send().await.map(|_| ()).map_err(|e| {
                     if is_precondition_failed(&e) {
-                        StoreError::AlreadyExists { key: key.to_string() }
+                        StoreError::AlreadyExists {
+                            key: key.to_string(),
+                        }
                     } else {
                         s3_err("PutObject", bucket, key, &e)
                     }
@@ -208,7 +236,9 @@ impl Store {
             .key(key)
             .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256);
         let create = match &kms {
-            Some(k) => create.server_side_encryption(ServerSideEncryption::AwsKms).ssekms_key_id(k),
+            Some(k) => create
+                .server_side_encryption(ServerSideEncryption::AwsKms)
+                .ssekms_key_id(k),
             None => create.server_side_encryption(ServerSideEncryption::Aes256),
         };
         let upload = create
@@ -253,13 +283,19 @@ impl Store {
                 .key(key)
                 .upload_id(&upload_id)
                 .if_none_match("*")
-                .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(parts)).build())
+                .multipart_upload(
+                    CompletedMultipartUpload::builder()
+                        .set_parts(Some(parts))
+                        .build(),
+                )
                 .send()
                 .await
                 .map(|_| ())
                 .map_err(|e| {
                     if is_precondition_failed(&e) {
-                        StoreError::AlreadyExists { key: key.to_string() }
+                        StoreError::AlreadyExists {
+                            key: key.to_string(),
+                        }
                     } else {
                         s3_err("CompleteMultipartUpload", bucket, key, &e)
                     }
@@ -267,7 +303,13 @@ impl Store {
         }
         .await;
         if result.is_err() {
-            let _ = client.abort_multipart_upload().bucket(bucket).key(key).upload_id(&upload_id).send().await;
+            let _ = client
+                .abort_multipart_upload()
+                .bucket(bucket)
+                .key(key)
+                .upload_id(&upload_id)
+                .send()
+                .await;
         }
         result
     }
@@ -316,12 +358,16 @@ impl Store {
             Store::S3 { client, bucket, .. } => {
                 let out = match client.get_object().bucket(bucket).key(key).send().await {
                     Ok(out) => out,
-                    Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => return Ok(false),
+                    Err(e) if e.as_service_error().is_some_and(|s| s.is_no_such_key()) => {
+                        return Ok(false);
+                    }
                     Err(e) => return Err(s3_err("GetObject", bucket, key, &e)),
                 };
                 let mut reader = out.body.into_async_read();
                 let mut f = tokio::fs::File::create(dest).await.map_err(io(dest))?;
-                tokio::io::copy(&mut reader, &mut f).await.map_err(io(dest))?;
+                tokio::io::copy(&mut reader, &mut f)
+                    .await
+                    .map_err(io(dest))?;
                 Ok(true)
             }
         }
@@ -356,11 +402,19 @@ impl Store {
             }
             Store::S3 { client, bucket, .. } => {
                 let mut out = Vec::new();
-                let mut pages =
-                    client.list_objects_v2().bucket(bucket).prefix(prefix).into_paginator().send();
+                let mut pages = client
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .into_paginator()
+                    .send();
                 while let Some(page) = pages.next().await {
                     let page = page.map_err(|e| s3_err("ListObjectsV2", bucket, prefix, &e))?;
-                    out.extend(page.contents().iter().filter_map(|o| o.key().map(str::to_string)));
+                    out.extend(
+                        page.contents()
+                            .iter()
+                            .filter_map(|o| o.key().map(str::to_string)),
+                    );
                 }
                 out.sort();
                 Ok(out)
@@ -399,7 +453,10 @@ impl Store {
 }
 
 fn temp_sibling(path: &Path) -> PathBuf {
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     path.with_file_name(format!(".{name}.tmp-{}", uuid::Uuid::new_v4().simple()))
 }
 
@@ -409,9 +466,9 @@ async fn link_no_clobber(tmp: &Path, path: &Path, key: &str) -> Result<(), Store
     let _ = tokio::fs::remove_file(tmp).await;
     match linked {
         Ok(()) => Ok(()),
-        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-            Err(StoreError::AlreadyExists { key: key.to_string() })
-        }
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Err(StoreError::AlreadyExists {
+            key: key.to_string(),
+        }),
         Err(e) => Err(io(path)(e)),
     }
 }
@@ -436,12 +493,17 @@ mod tests {
     #[tokio::test]
     async fn local_writes_never_overwrite() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::Local { root: dir.path().to_path_buf() };
+        let store = Store::Local {
+            root: dir.path().to_path_buf(),
+        };
         store.put_new("a/b/c.json", b"one".to_vec()).await.unwrap();
         let again = store.put_new("a/b/c.json", b"two".to_vec()).await;
         assert!(matches!(again, Err(StoreError::AlreadyExists { .. })));
         assert_eq!(store.get("a/b/c.json").await.unwrap().unwrap(), b"one");
-        assert_eq!(store.list("a/").await.unwrap(), vec!["a/b/c.json".to_string()]);
+        assert_eq!(
+            store.list("a/").await.unwrap(),
+            vec!["a/b/c.json".to_string()]
+        );
         assert_eq!(store.get("a/missing").await.unwrap(), None);
     }
 }

@@ -33,18 +33,27 @@ pub struct TaskError {
 
 impl From<StepError> for TaskError {
     fn from(e: StepError) -> Self {
-        TaskError { name: e.name(), message: e.to_string() }
+        TaskError {
+            name: e.name(),
+            message: e.to_string(),
+        }
     }
 }
 
 impl From<TaskError> for Diagnostic {
     fn from(e: TaskError) -> Self {
-        Diagnostic { error_type: e.name.to_string(), error_message: e.message }
+        Diagnostic {
+            error_type: e.name.to_string(),
+            error_message: e.message,
+        }
     }
 }
 
 fn bad_event(e: serde_json::Error) -> TaskError {
-    TaskError { name: "NonRetryable", message: format!("invalid event: {e}") }
+    TaskError {
+        name: "NonRetryable",
+        message: format!("invalid event: {e}"),
+    }
 }
 
 fn var(name: &str) -> Option<String> {
@@ -54,9 +63,15 @@ fn var(name: &str) -> Option<String> {
 /// Builds the engine from the function's environment (set by the CDK stack).
 pub async fn engine_from_env() -> Result<Engine, String> {
     let json = var("QSBACKUP_POLICY_JSON").ok_or("QSBACKUP_POLICY_JSON is not set")?;
-    let policy = qsbackup_policy::parse(&json, "QSBACKUP_POLICY_JSON", Format::Json).map_err(|e| e.to_string())?;
+    let policy = qsbackup_policy::parse(&json, "QSBACKUP_POLICY_JSON", Format::Json)
+        .map_err(|e| e.to_string())?;
     let account = var("QSBACKUP_ACCOUNT").ok_or("QSBACKUP_ACCOUNT is not set")?;
-    let target = Target { account, region: var("QSBACKUP_REGION"), name: None, overrides: None };
+    let target = Target {
+        account,
+        region: var("QSBACKUP_REGION"),
+        name: None,
+        overrides: None,
+    };
     let how = Connect {
         bucket: var("QSBACKUP_BUCKET"),
         catalog_table: var("QSBACKUP_CATALOG_TABLE"),
@@ -65,9 +80,12 @@ pub async fn engine_from_env() -> Result<Engine, String> {
         output_dir: var("QSBACKUP_OUTPUT_DIR").map(Into::into),
         ..Connect::default()
     };
-    let mut engine = Engine::connect(&policy, &target, &how).await.map_err(|e| e.to_string())?;
+    let mut engine = Engine::connect(&policy, &target, &how)
+        .await
+        .map_err(|e| e.to_string())?;
     if let Some(prefix) = var("QSBACKUP_PREFIX") {
-        engine.scope = qsbackup_core::layout::Scope::new(&prefix, &engine.scope.account, &engine.scope.region);
+        engine.scope =
+            qsbackup_core::layout::Scope::new(&prefix, &engine.scope.account, &engine.scope.region);
     }
     Ok(engine)
 }
@@ -76,16 +94,48 @@ pub async fn engine_from_env() -> Result<Engine, String> {
 pub async fn handle(engine: &Engine, task: Task, event: Value) -> Result<Value, TaskError> {
     let now = chrono::Utc::now();
     let field = |name: &str| event.get(name).and_then(Value::as_str).map(str::to_string);
-    let run_id = || field("runId").ok_or(TaskError { name: "NonRetryable", message: "event has no runId".into() });
+    let run_id = || {
+        field("runId").ok_or(TaskError {
+            name: "NonRetryable",
+            message: "event has no runId".into(),
+        })
+    };
     let out = match task {
-        Task::Begin => to_value(engine.begin(serde_json::from_value(event.clone()).map_err(bad_event)?, now).await?),
+        Task::Begin => to_value(
+            engine
+                .begin(
+                    serde_json::from_value(event.clone()).map_err(bad_event)?,
+                    now,
+                )
+                .await?,
+        ),
         Task::Identities => to_value(engine.snapshot_identities(&run_id()?).await?),
         Task::Discover => to_value(engine.discover(&run_id()?).await?),
-        Task::StartExport => to_value(engine.start_export(serde_json::from_value(event).map_err(bad_event)?).await?),
-        Task::CheckExport => to_value(engine.check_export(serde_json::from_value(event).map_err(bad_event)?).await?),
-        Task::StoreBundle => to_value(engine.store_bundle(serde_json::from_value(event).map_err(bad_event)?).await?),
-        Task::SplitBatch => to_value(engine.split_batch(serde_json::from_value(event).map_err(bad_event)?).await?),
-        Task::Finalize => to_value(engine.finalize(serde_json::from_value(event).map_err(bad_event)?, now).await?),
+        Task::StartExport => to_value(
+            engine
+                .start_export(serde_json::from_value(event).map_err(bad_event)?)
+                .await?,
+        ),
+        Task::CheckExport => to_value(
+            engine
+                .check_export(serde_json::from_value(event).map_err(bad_event)?)
+                .await?,
+        ),
+        Task::StoreBundle => to_value(
+            engine
+                .store_bundle(serde_json::from_value(event).map_err(bad_event)?)
+                .await?,
+        ),
+        Task::SplitBatch => to_value(
+            engine
+                .split_batch(serde_json::from_value(event).map_err(bad_event)?)
+                .await?,
+        ),
+        Task::Finalize => to_value(
+            engine
+                .finalize(serde_json::from_value(event).map_err(bad_event)?, now)
+                .await?,
+        ),
         Task::Prune => to_value(engine.prune(now, false).await?),
     };
     Ok(out)
