@@ -139,6 +139,9 @@ pub struct Connect {
     /// An explicit QuickSight endpoint (the embedded emulator); otherwise the standard chain
     /// (`AWS_ENDPOINT_URL_QUICKSIGHT`, profiles …) applies.
     pub quicksight_endpoint: Option<String>,
+    /// One endpoint for every other service (S3, DynamoDB), e.g. a local moto server; S3 then
+    /// uses path-style addressing.
+    pub endpoint_url: Option<String>,
     /// Static credentials for local endpoints that need none of their own.
     pub static_credentials: bool,
 }
@@ -181,7 +184,7 @@ impl Engine {
                 })?;
                 let client = aws_sdk_s3::Client::from_conf(
                     aws_sdk_s3::config::Builder::from(&base)
-                        .force_path_style(custom_endpoint("S3"))
+                        .force_path_style(how.endpoint_url.is_some() || custom_endpoint("S3"))
                         .build(),
                 );
                 Store::S3 {
@@ -235,6 +238,9 @@ fn custom_endpoint(service: &str) -> bool {
 async fn load_config(region: &str, how: &Connect) -> SdkConfig {
     let mut loader =
         aws_config::defaults(BehaviorVersion::latest()).region(Region::new(region.to_string()));
+    if let Some(e) = &how.endpoint_url {
+        loader = loader.endpoint_url(e);
+    }
     if how.static_credentials {
         loader = loader.credentials_provider(aws_credential_types::Credentials::new(
             "AKIDLOCAL",

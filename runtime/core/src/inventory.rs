@@ -119,16 +119,14 @@ impl Engine {
         let mut all: Vec<(Asset, Option<String>)> = lists.into_iter().flatten().collect();
 
         // Dependencies: one Describe per data set, analysis and dashboard.
-        let deps: HashMap<String, Result<Vec<String>, String>> = futures::stream::iter(
-            all.iter()
-                .filter(|(a, _)| {
-                    matches!(
-                        a.kind,
-                        AssetType::Dataset | AssetType::Analysis | AssetType::Dashboard
-                    )
-                })
-                .map(|(a, _)| (a.kind, a.id.clone(), a.arn.clone())),
-        )
+        let to_describe: Vec<(AssetType, String, String)> = all
+            .iter()
+            .filter(|(a, _)| {
+                matches!(a.kind, AssetType::Dataset | AssetType::Analysis | AssetType::Dashboard)
+            })
+            .map(|(a, _)| (a.kind, a.id.clone(), a.arn.clone()))
+            .collect();
+        let deps: HashMap<String, Result<Vec<String>, String>> = futures::stream::iter(to_describe)
         .map(|(kind, id, arn)| async move { self.describe_deps(kind, &id).await.map(|d| (arn, d)) })
         .buffer_unordered(DESCRIBE_CONCURRENCY)
         .try_collect()
@@ -145,7 +143,7 @@ impl Engine {
 
         if need_tags {
             let tags: HashMap<String, BTreeMap<String, String>> =
-                futures::stream::iter(all.iter().map(|(a, _)| a.arn.clone()))
+                futures::stream::iter(all.iter().map(|(a, _)| a.arn.clone()).collect::<Vec<_>>())
                     .map(|arn| async move { self.tags(&arn).await.map(|t| (arn, t)) })
                     .buffer_unordered(DESCRIBE_CONCURRENCY)
                     .try_collect()
@@ -393,11 +391,9 @@ impl Engine {
             .iter()
             .map(|(f, _)| (f.arn.clone(), f.name.clone()))
             .collect();
-        let described: Vec<(String, String, Vec<String>, Vec<String>)> = futures::stream::iter(
-            folders
-                .iter()
-                .map(|(f, _)| (f.id.clone(), f.arn.clone(), f.name.clone())),
-        )
+        let ids: Vec<(String, String, String)> =
+            folders.iter().map(|(f, _)| (f.id.clone(), f.arn.clone(), f.name.clone())).collect();
+        let described: Vec<(String, String, Vec<String>, Vec<String>)> = futures::stream::iter(ids)
         .map(|(id, arn, name)| async move {
             let d = retry("DescribeFolder", rs, &self.stats, &[], || async {
                 sdk(

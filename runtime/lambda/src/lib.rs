@@ -2,6 +2,8 @@
 //! built once per process (cold start), outside the handler; each invocation deserializes a small
 //! JSON event, runs one step and maps failures to stable error names for Step Functions.
 
+pub mod local;
+
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -22,6 +24,35 @@ pub enum Task {
     SplitBatch,
     Finalize,
     Prune,
+}
+
+impl Task {
+    pub const ALL: [Task; 9] = [
+        Task::Begin,
+        Task::Identities,
+        Task::Discover,
+        Task::StartExport,
+        Task::CheckExport,
+        Task::StoreBundle,
+        Task::SplitBatch,
+        Task::Finalize,
+        Task::Prune,
+    ];
+
+    /// The binary (and Lambda function) name, e.g. `qsbackup-start-export`.
+    pub fn binary(&self) -> &'static str {
+        match self {
+            Task::Begin => "qsbackup-begin",
+            Task::Identities => "qsbackup-identities",
+            Task::Discover => "qsbackup-discover",
+            Task::StartExport => "qsbackup-start-export",
+            Task::CheckExport => "qsbackup-check-export",
+            Task::StoreBundle => "qsbackup-store-bundle",
+            Task::SplitBatch => "qsbackup-split-batch",
+            Task::Finalize => "qsbackup-finalize",
+            Task::Prune => "qsbackup-prune",
+        }
+    }
 }
 
 /// A step failure as Lambda reports it: `errorType` is the stable name Retry/Catch match.
@@ -56,12 +87,17 @@ fn bad_event(e: serde_json::Error) -> TaskError {
     }
 }
 
-fn var(name: &str) -> Option<String> {
-    std::env::var(name).ok().filter(|v| !v.is_empty())
-}
-
 /// Builds the engine from the function's environment (set by the CDK stack).
 pub async fn engine_from_env() -> Result<Engine, String> {
+    engine_from(|name| std::env::var(name).ok()).await
+}
+
+/// Builds the engine from variables looked up with `var`: `QSBACKUP_POLICY_JSON`,
+/// `QSBACKUP_ACCOUNT`, `QSBACKUP_REGION`, `QSBACKUP_BUCKET`, `QSBACKUP_PREFIX`, the table names,
+/// and for local stand-ins `QSBACKUP_QUICKSIGHT_ENDPOINT`, `QSBACKUP_ENDPOINT_URL` (S3, DynamoDB)
+/// and `QSBACKUP_STATIC_CREDENTIALS=1`.
+pub async fn engine_from(var: impl Fn(&str) -> Option<String>) -> Result<Engine, String> {
+    let var = |name: &str| var(name).filter(|v| !v.is_empty());
     let json = var("QSBACKUP_POLICY_JSON").ok_or("QSBACKUP_POLICY_JSON is not set")?;
     let policy = qsbackup_policy::parse(&json, "QSBACKUP_POLICY_JSON", Format::Json)
         .map_err(|e| e.to_string())?;
@@ -78,14 +114,22 @@ pub async fn engine_from_env() -> Result<Engine, String> {
         lock_table: var("QSBACKUP_LOCK_TABLE"),
         identity_table: var("QSBACKUP_IDENTITY_TABLE"),
         output_dir: var("QSBACKUP_OUTPUT_DIR").map(Into::into),
-        ..Connect::default()
+        quicksight_endpoint: var("QSBACKUP_QUICKSIGHT_ENDPOINT"),
+        endpoint_url: var("QSBACKUP_ENDPOINT_URL"),
+        static_credentials: var("QSBACKUP_STATIC_CREDENTIALS").as_deref() == Some("1"),
     };
     let mut engine = Engine::connect(&policy, &target, &how)
         .await
         .map_err(|e| e.to_string())?;
     if let Some(prefix) = var("QSBACKUP_PREFIX") {
-        engine.scope =
-            qsbackup_core::layout::Scope::new(&prefix, &engine.scope.account, &engine.scope.region);
+        engine.scope = qsbackup_core::layout::Scope::new(
+            &prefix,
+            &engine.scope.account,
+            &engine.scope.region,
+        );
+    }
+    if let Some(ms) = var("QSBACKUP_POLL_INITIAL_MS").and_then(|v| v.parse().ok()) {
+        engine.settings.poll.initial = std::time::Duration::from_millis(ms);
     }
     Ok(engine)
 }
