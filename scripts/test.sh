@@ -11,6 +11,9 @@ echo "== Python tools (.venv)"
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/requirements.txt
 export PATH="$root/.venv/bin:$PATH"
 
+echo "== CDK packages (the Rust state-machine test runs the synthesized workflow with them)"
+(cd cdk && npm ci --no-audit --no-fund --loglevel=error)
+
 echo "== Rust: format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
@@ -18,7 +21,5 @@ cargo clippy --workspace --all-targets --quiet -- -D warnings
 echo "== Rust: tests"
 cargo test --workspace
 
-if [ -f cdk/package.json ]; then
-  echo "== CDK"
-  (cd cdk && npm ci --no-audit --no-fund --loglevel=error && npm test)
-fi
+echo "== CDK: jest (templates, snapshots, cdk-nag, asl-validator), cfn-lint"
+(cd cdk && npm test)
