@@ -18,7 +18,10 @@ async fn lambda_env(emu: &qsbackup_emulator::Emulator) -> (HashMap<&'static str,
     policy.storage.local = None;
     policy.storage.s3 = Some(qsbackup_policy::S3Storage::default());
     let env = HashMap::from([
-        ("QSBACKUP_POLICY_JSON", serde_json::to_string(&policy).unwrap()),
+        (
+            "QSBACKUP_POLICY_JSON",
+            serde_json::to_string(&policy).unwrap(),
+        ),
         ("QSBACKUP_ACCOUNT", SAMPLE_ACCOUNT.to_string()),
         ("QSBACKUP_REGION", SAMPLE_REGION.to_string()),
         ("QSBACKUP_BUCKET", bucket.clone()),
@@ -56,10 +59,18 @@ async fn the_handlers_run_a_whole_backup_from_json_events() {
 
     let ids = call(&engine, Task::Identities, json!({"runId": run_id})).await;
     assert!(ids["users"].as_u64().unwrap() > 0);
-    let discovered = call(&engine, Task::Discover, json!({"runId": run_id, "mode": "full"})).await;
+    let discovered = call(
+        &engine,
+        Task::Discover,
+        json!({"runId": run_id, "mode": "full"}),
+    )
+    .await;
     assert_eq!(discovered["inline"], true);
     let batches = discovered["batches"].as_array().unwrap().clone();
-    assert_eq!(batches.len() as u64, discovered["batchCount"].as_u64().unwrap());
+    assert_eq!(
+        batches.len() as u64,
+        discovered["batchCount"].as_u64().unwrap()
+    );
 
     // The Map iteration of the state machine, one batch at a time.
     let mut map_output = Vec::new();
@@ -84,13 +95,29 @@ async fn the_handlers_run_a_whole_backup_from_json_events() {
             work = next;
         }
     }
-    let fin = call(&engine, Task::Finalize, json!({"runId": run_id, "identities": ids, "export": map_output})).await;
+    let fin = call(
+        &engine,
+        Task::Finalize,
+        json!({"runId": run_id, "identities": ids, "export": map_output}),
+    )
+    .await;
     assert_eq!(fin["status"], "PartiallyFailed");
     assert!(fin["failed"].as_u64().unwrap() > 0 && fin["assets"].as_u64().unwrap() > 200);
-    let manifest = s3_client().await.get_object().bucket(&bucket).key(fin["manifestKey"].as_str().unwrap()).send().await.unwrap();
-    let m: qsbackup_core::Manifest = serde_json::from_slice(&manifest.body.collect().await.unwrap().into_bytes()).unwrap();
+    let manifest = s3_client()
+        .await
+        .get_object()
+        .bucket(&bucket)
+        .key(fin["manifestKey"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    let m: qsbackup_core::Manifest =
+        serde_json::from_slice(&manifest.body.collect().await.unwrap().into_bytes()).unwrap();
     assert_eq!(m.run_id, run_id);
-    assert_eq!(emu.counters().export_jobs_started, engine.stats.snapshot()["StartAssetBundleExportJob"].calls);
+    assert_eq!(
+        emu.counters().export_jobs_started,
+        engine.stats.snapshot()["StartAssetBundleExportJob"].calls
+    );
 
     let pruned = call(&engine, Task::Prune, json!({})).await;
     assert_eq!(pruned["deleted"], 0, "the only run is the newest good one");
@@ -101,21 +128,33 @@ async fn bad_events_and_failed_discovery_map_to_stable_error_names() {
     let emu = emulator(quick()).await;
     let (env, _) = lambda_env(&emu).await;
     let engine = engine_from(|k| env.get(k).cloned()).await.unwrap();
-    let bad = handle(&engine, Task::StartExport, json!({"batch": "seven"})).await.unwrap_err();
+    let bad = handle(&engine, Task::StartExport, json!({"batch": "seven"}))
+        .await
+        .unwrap_err();
     assert_eq!(bad.name, "NonRetryable");
     assert!(bad.message.contains("invalid event"), "{}", bad.message);
 
     let begun = call(&engine, Task::Begin, json!({})).await;
-    emu.set_behaviour(qsbackup_emulator::Behaviour { throttle_probability: 1.0, ..quick() });
+    emu.set_behaviour(qsbackup_emulator::Behaviour {
+        throttle_probability: 1.0,
+        ..quick()
+    });
     let mut fast = engine_from(|k| env.get(k).cloned()).await.unwrap();
     fast.settings.retry.max_attempts = 2;
     fast.settings.retry.base = std::time::Duration::from_millis(5);
-    let throttled = handle(&fast, Task::Discover, json!({"runId": begun["runId"]})).await.unwrap_err();
+    let throttled = handle(&fast, Task::Discover, json!({"runId": begun["runId"]}))
+        .await
+        .unwrap_err();
     assert_eq!(throttled.name, "Throttled");
     emu.set_behaviour(quick());
     let fin = call(&engine, Task::Finalize, json!({"runId": begun["runId"], "export": {"Error": "Throttled", "Cause": throttled.message}})).await;
     assert_eq!(fin["status"], "Failed");
 
-    let missing = engine_from(|k| (k != "QSBACKUP_POLICY_JSON").then(|| env.get(k).cloned()).flatten()).await;
+    let missing = engine_from(|k| {
+        (k != "QSBACKUP_POLICY_JSON")
+            .then(|| env.get(k).cloned())
+            .flatten()
+    })
+    .await;
     assert!(missing.err().unwrap().contains("QSBACKUP_POLICY_JSON"));
 }

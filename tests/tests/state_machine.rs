@@ -16,7 +16,13 @@ async fn the_state_machine_runs_the_real_handlers_to_a_manifest_in_s3() {
         cdk.join("node_modules/aws-local-stepfunctions").exists(),
         "cdk/node_modules is missing: run `npm ci` in cdk/ (scripts/test.sh does)"
     );
-    let emu = emulator(quick()).await;
+    // A fifth of all QuickSight calls are throttled: the run must still end, not hang.
+    let emu = emulator(qsbackup_emulator::Behaviour {
+        throttle_probability: 0.2,
+        fault_seed: 11,
+        ..quick()
+    })
+    .await;
     let bucket = new_bucket().await;
     let dir = tempfile::tempdir().unwrap();
     let mut probe = engine(&emu, &sample_policy(dir.path())).await;
@@ -25,7 +31,10 @@ async fn the_state_machine_runs_the_real_handlers_to_a_manifest_in_s3() {
     policy.storage.local = None;
     policy.storage.s3 = Some(qsbackup_policy::S3Storage::default());
     let env = HashMap::from([
-        ("QSBACKUP_POLICY_JSON", serde_json::to_string(&policy).unwrap()),
+        (
+            "QSBACKUP_POLICY_JSON",
+            serde_json::to_string(&policy).unwrap(),
+        ),
         ("QSBACKUP_ACCOUNT", SAMPLE_ACCOUNT.to_string()),
         ("QSBACKUP_REGION", SAMPLE_REGION.to_string()),
         ("QSBACKUP_BUCKET", bucket.clone()),
@@ -37,10 +46,15 @@ async fn the_state_machine_runs_the_real_handlers_to_a_manifest_in_s3() {
         ("QSBACKUP_STATIC_CREDENTIALS", "1".to_string()),
         ("QSBACKUP_POLL_INITIAL_MS", "200".to_string()),
     ]);
-    let engine = Arc::new(qsbackup_lambda::engine_from(|k| env.get(k).cloned()).await.unwrap());
+    let engine = Arc::new(
+        qsbackup_lambda::engine_from(|k| env.get(k).cloned())
+            .await
+            .unwrap(),
+    );
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let endpoint = format!("http://{}", listener.local_addr().unwrap());
-    let server = tokio::spawn(axum::serve(listener, qsbackup_lambda::local::router(engine)).into_future());
+    let server =
+        tokio::spawn(axum::serve(listener, qsbackup_lambda::local::router(engine)).into_future());
 
     let out = tokio::process::Command::new("npx")
         .args(["jest", "test/e2e/e2e.test.ts", "--ci"])
@@ -53,21 +67,68 @@ async fn the_state_machine_runs_the_real_handlers_to_a_manifest_in_s3() {
         .await
         .expect("npx runs");
     server.abort();
-    let log = format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let log = format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(out.status.success(), "the workflow did not succeed:\n{log}");
-    assert!(log.contains("1 passed"), "the e2e test ran (not skipped):\n{log}");
+    assert!(
+        log.contains("1 passed"),
+        "the e2e test ran (not skipped):\n{log}"
+    );
 
+    assert!(
+        emu.counters()
+            .operations
+            .values()
+            .map(|o| o.throttled)
+            .sum::<u64>()
+            > 0
+    );
+    emu.set_behaviour(quick());
     // The execution left a manifest in S3 that lists every supported asset of the sample account;
     // the broken ones end the run PartiallyFailed, not stuck.
     let s3 = s3_client().await;
     let keys = s3.list_objects_v2().bucket(&bucket).send().await.unwrap();
-    let manifest_key = keys.contents().iter().filter_map(|o| o.key()).find(|k| k.ends_with("/manifest.json")).expect("a manifest");
-    let body = s3.get_object().bucket(&bucket).key(manifest_key).send().await.unwrap().body.collect().await.unwrap();
+    let manifest_key = keys
+        .contents()
+        .iter()
+        .filter_map(|o| o.key())
+        .find(|k| k.ends_with("/manifest.json"))
+        .expect("a manifest");
+    let body = s3
+        .get_object()
+        .bucket(&bucket)
+        .key(manifest_key)
+        .send()
+        .await
+        .unwrap()
+        .body
+        .collect()
+        .await
+        .unwrap();
     let m: qsbackup_core::Manifest = serde_json::from_slice(&body.into_bytes()).unwrap();
     assert_eq!(m.status, qsbackup_core::RunStatus::PartiallyFailed);
     let clean = probe.plan("probe").await.unwrap();
     assert_eq!(m.assets.len(), clean.asset_count());
-    assert!(m.assets.iter().filter_map(|a| a.error.as_ref()).all(|e| e.contains("cannot be exported")));
+    assert!(
+        m.assets
+            .iter()
+            .filter_map(|a| a.error.as_ref())
+            .all(|e| e.contains("cannot be exported"))
+    );
     assert!(m.identities.is_some());
-    assert_eq!(dynamodb_client().await.scan().table_name(&lock).send().await.unwrap().count(), 0, "lock released");
+    assert_eq!(
+        dynamodb_client()
+            .await
+            .scan()
+            .table_name(&lock)
+            .send()
+            .await
+            .unwrap()
+            .count(),
+        0,
+        "lock released"
+    );
 }

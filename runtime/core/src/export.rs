@@ -45,6 +45,9 @@ pub struct ExportJob {
     pub wait_seconds: u64,
     #[serde(default)]
     pub polls: u32,
+    /// When the job was started (RFC 3339), for the report's job timeline.
+    #[serde(default)]
+    pub started_at: String,
 }
 
 /// A batch after a step that may finish it.
@@ -73,6 +76,8 @@ pub struct Outcome {
     /// Per-asset errors (a failed single-asset part).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<AssetError>,
+    #[serde(default)]
+    pub started_at: String,
     pub finished_at: String,
 }
 
@@ -173,6 +178,7 @@ impl Engine {
             status: JobState::Pending,
             wait_seconds: self.settings.poll.wait(0).as_secs().max(1),
             polls: 0,
+            started_at: chrono::Utc::now().to_rfc3339(),
         })
     }
 
@@ -273,6 +279,7 @@ impl Engine {
             sha256: Some(sha),
             size: Some(size),
             errors: vec![],
+            started_at: job.started_at.clone(),
             finished_at: chrono::Utc::now().to_rfc3339(),
         };
         self.write_outcome(&job.work.run_id, &outcome).await?;
@@ -355,6 +362,7 @@ impl Engine {
                 bundle_key: None,
                 sha256: None,
                 size: None,
+                started_at: job.started_at.clone(),
                 errors: vec![AssetError {
                     arn: asset.arn.clone(),
                     message,
@@ -515,12 +523,13 @@ mod tests {
             status: JobState::Pending,
             wait_seconds: 3,
             polls: 0,
+            started_at: "t".into(),
         };
         let v = serde_json::to_value(&job).unwrap();
         assert_eq!(
             v,
             serde_json::json!({"runId": "r", "batch": 7, "pending": [[0, 50]], "jobId": "j",
-                "status": "Pending", "waitSeconds": 3, "polls": 0})
+                "status": "Pending", "waitSeconds": 3, "polls": 0, "startedAt": "t"})
         );
     }
 }

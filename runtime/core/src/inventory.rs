@@ -122,15 +122,21 @@ impl Engine {
         let to_describe: Vec<(AssetType, String, String)> = all
             .iter()
             .filter(|(a, _)| {
-                matches!(a.kind, AssetType::Dataset | AssetType::Analysis | AssetType::Dashboard)
+                matches!(
+                    a.kind,
+                    AssetType::Dataset | AssetType::Analysis | AssetType::Dashboard
+                )
             })
             .map(|(a, _)| (a.kind, a.id.clone(), a.arn.clone()))
             .collect();
-        let deps: HashMap<String, Result<Vec<String>, String>> = futures::stream::iter(to_describe)
-        .map(|(kind, id, arn)| async move { self.describe_deps(kind, &id).await.map(|d| (arn, d)) })
-        .buffer_unordered(DESCRIBE_CONCURRENCY)
-        .try_collect()
-        .await?;
+        let deps: HashMap<String, Result<Vec<String>, String>> =
+            futures::stream::iter(to_describe)
+                .map(|(kind, id, arn)| async move {
+                    self.describe_deps(kind, &id).await.map(|d| (arn, d))
+                })
+                .buffer_unordered(DESCRIBE_CONCURRENCY)
+                .try_collect()
+                .await?;
         for (a, reason) in &mut all {
             match deps.get(&a.arn) {
                 Some(Ok(d)) => a.deps.extend(d.iter().cloned()),
@@ -391,55 +397,57 @@ impl Engine {
             .iter()
             .map(|(f, _)| (f.arn.clone(), f.name.clone()))
             .collect();
-        let ids: Vec<(String, String, String)> =
-            folders.iter().map(|(f, _)| (f.id.clone(), f.arn.clone(), f.name.clone())).collect();
+        let ids: Vec<(String, String, String)> = folders
+            .iter()
+            .map(|(f, _)| (f.id.clone(), f.arn.clone(), f.name.clone()))
+            .collect();
         let described: Vec<(String, String, Vec<String>, Vec<String>)> = futures::stream::iter(ids)
-        .map(|(id, arn, name)| async move {
-            let d = retry("DescribeFolder", rs, &self.stats, &[], || async {
-                sdk(
-                    "DescribeFolder",
-                    qs.describe_folder()
-                        .aws_account_id(acct)
-                        .folder_id(&id)
-                        .send()
-                        .await,
-                )
-            })
-            .await?;
-            let ancestors: Vec<String> = d
-                .folder()
-                .map(|f| f.folder_path().to_vec())
-                .unwrap_or_default();
-            let mut members = Vec::new();
-            let mut token: Option<String> = None;
-            loop {
-                let page = retry("ListFolderMembers", rs, &self.stats, &[], || {
-                    let req = qs
-                        .list_folder_members()
-                        .aws_account_id(acct)
-                        .folder_id(&id)
-                        .max_results(PAGE)
-                        .set_next_token(token.clone());
-                    async move { sdk("ListFolderMembers", req.send().await) }
+            .map(|(id, arn, name)| async move {
+                let d = retry("DescribeFolder", rs, &self.stats, &[], || async {
+                    sdk(
+                        "DescribeFolder",
+                        qs.describe_folder()
+                            .aws_account_id(acct)
+                            .folder_id(&id)
+                            .send()
+                            .await,
+                    )
                 })
                 .await?;
-                members.extend(
-                    page.folder_member_list()
-                        .iter()
-                        .filter_map(|m| m.member_arn().map(str::to_string)),
-                );
-                match page.next_token() {
-                    Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
-                        token = Some(t.to_string())
+                let ancestors: Vec<String> = d
+                    .folder()
+                    .map(|f| f.folder_path().to_vec())
+                    .unwrap_or_default();
+                let mut members = Vec::new();
+                let mut token: Option<String> = None;
+                loop {
+                    let page = retry("ListFolderMembers", rs, &self.stats, &[], || {
+                        let req = qs
+                            .list_folder_members()
+                            .aws_account_id(acct)
+                            .folder_id(&id)
+                            .max_results(PAGE)
+                            .set_next_token(token.clone());
+                        async move { sdk("ListFolderMembers", req.send().await) }
+                    })
+                    .await?;
+                    members.extend(
+                        page.folder_member_list()
+                            .iter()
+                            .filter_map(|m| m.member_arn().map(str::to_string)),
+                    );
+                    match page.next_token() {
+                        Some(t) if !t.is_empty() && Some(t) != token.as_deref() => {
+                            token = Some(t.to_string())
+                        }
+                        _ => break,
                     }
-                    _ => break,
                 }
-            }
-            Ok::<_, QsError>((arn, name, ancestors, members))
-        })
-        .buffer_unordered(DESCRIBE_CONCURRENCY)
-        .try_collect()
-        .await?;
+                Ok::<_, QsError>((arn, name, ancestors, members))
+            })
+            .buffer_unordered(DESCRIBE_CONCURRENCY)
+            .try_collect()
+            .await?;
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         for (_, name, ancestors, members) in &described {
             let mut path: Vec<&str> = ancestors

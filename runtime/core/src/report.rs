@@ -159,6 +159,20 @@ impl Report {
                 let _ = writeln!(s, "- {} {} ({}): {}", k.kind, k.id, k.name, k.reason);
             }
         }
+        if !self.timeline.is_empty() {
+            let _ = writeln!(
+                s,
+                "\n## Export jobs\n\n| bundle | job | started | finished | bytes |\n|---|---|---|---|---:|"
+            );
+            for b in &self.timeline {
+                let name = b.key.rsplit('/').next().unwrap_or(&b.key);
+                let _ = writeln!(
+                    s,
+                    "| {name} | {} | {} | {} | {} |",
+                    b.job_id, b.started_at, b.finished_at, b.size
+                );
+            }
+        }
         if !self.api_calls.is_empty() {
             let _ = writeln!(
                 s,

@@ -113,6 +113,7 @@ pub struct ManifestBundle {
     pub job_id: String,
     pub batch: u32,
     pub range: [u32; 2],
+    pub started_at: String,
     pub finished_at: String,
 }
 
@@ -287,10 +288,7 @@ impl Engine {
         let run_id = input.run_id.as_str();
         let keys = self.scope.run(run_id);
         let started: Option<RunStarted> = self.read_json(&keys.run_info()).await?;
-        let mode = started
-            .as_ref()
-            .map(|s| s.mode)
-            .unwrap_or(self.policy.mode);
+        let mode = started.as_ref().map(|s| s.mode).unwrap_or(self.policy.mode);
         let mut errors = Vec::new();
         let plan = match self.load_plan(run_id).await {
             Ok(p) => Some(p),
@@ -396,6 +394,7 @@ impl Engine {
                         job_id: o.job_id.clone(),
                         batch: o.batch,
                         range: o.range,
+                        started_at: o.started_at.clone(),
                         finished_at: o.finished_at.clone(),
                     })
                 })

@@ -122,11 +122,13 @@ pub async fn engine_from(var: impl Fn(&str) -> Option<String>) -> Result<Engine,
         .await
         .map_err(|e| e.to_string())?;
     if let Some(prefix) = var("QSBACKUP_PREFIX") {
-        engine.scope = qsbackup_core::layout::Scope::new(
-            &prefix,
-            &engine.scope.account,
-            &engine.scope.region,
-        );
+        engine.scope =
+            qsbackup_core::layout::Scope::new(&prefix, &engine.scope.account, &engine.scope.region);
+    }
+    if let (Some(key), qsbackup_core::store::Store::S3 { kms_key_arn, .. }) =
+        (var("QSBACKUP_KMS_KEY_ARN"), &mut engine.store)
+    {
+        *kms_key_arn = Some(key);
     }
     if let Some(ms) = var("QSBACKUP_POLL_INITIAL_MS").and_then(|v| v.parse().ok()) {
         engine.settings.poll.initial = std::time::Duration::from_millis(ms);
@@ -185,6 +187,39 @@ pub async fn handle(engine: &Engine, task: Task, event: Value) -> Result<Value, 
     Ok(out)
 }
 
+/// The run's metrics as one CloudWatch Embedded Metric Format log line (namespace `QsBackup`,
+/// dimension `Policy`): CloudWatch Logs turns it into the metrics the stack's alarms watch, with
+/// no PutMetricData call.
+pub fn metrics_line(policy: &str, finalized: &Value, now_ms: i64) -> String {
+    let status = finalized["status"].as_str().unwrap_or("Failed");
+    let one = |s: &str| u64::from(status == s);
+    let names = [
+        "RunsCompleted",
+        "RunsPartiallyFailed",
+        "RunsFailed",
+        "AssetsBackedUp",
+        "AssetsFailed",
+    ];
+    serde_json::json!({
+        "_aws": {
+            "Timestamp": now_ms,
+            "CloudWatchMetrics": [{
+                "Namespace": "QsBackup",
+                "Dimensions": [["Policy"]],
+                "Metrics": names.iter().map(|n| serde_json::json!({"Name": n, "Unit": "Count"})).collect::<Vec<_>>(),
+            }],
+        },
+        "Policy": policy,
+        "RunsCompleted": one("Completed"),
+        "RunsPartiallyFailed": one("PartiallyFailed"),
+        "RunsFailed": one("Failed"),
+        "AssetsBackedUp": finalized["assets"].as_u64().unwrap_or(0),
+        "AssetsFailed": finalized["failed"].as_u64().unwrap_or(0),
+        "runId": finalized["runId"],
+    })
+    .to_string()
+}
+
 fn to_value<T: serde::Serialize>(v: T) -> Value {
     serde_json::to_value(v).unwrap_or(Value::Null)
 }
@@ -214,7 +249,14 @@ pub fn main(task: Task) -> ExitCode {
         };
         let result = lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| {
             let engine = engine.clone();
-            async move { handle(&engine, task, event.payload).await }
+            async move {
+                let out = handle(&engine, task, event.payload).await;
+                if let (Task::Finalize, Ok(done)) = (task, &out) {
+                    let now = chrono::Utc::now().timestamp_millis();
+                    println!("{}", metrics_line(&engine.policy.name, done, now));
+                }
+                out
+            }
         }))
         .await;
         match result {
@@ -225,4 +267,31 @@ pub fn main(task: Task) -> ExitCode {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_partially_failed_run_emits_the_metric_the_alarm_watches() {
+        let line = metrics_line(
+            "prod",
+            &serde_json::json!({"runId": "r", "status": "PartiallyFailed", "assets": 9, "failed": 1}),
+            1,
+        );
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["_aws"]["CloudWatchMetrics"][0]["Namespace"], "QsBackup");
+        assert_eq!(v["RunsPartiallyFailed"], 1);
+        assert_eq!(v["RunsFailed"], 0);
+        assert_eq!(v["Policy"], "prod");
+        let names: Vec<&str> = v["_aws"]["CloudWatchMetrics"][0]["Metrics"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["Name"].as_str().unwrap())
+            .collect();
+        assert!(names.contains(&"RunsFailed") && names.contains(&"RunsPartiallyFailed"));
+    }
 }

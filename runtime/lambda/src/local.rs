@@ -22,7 +22,11 @@ pub fn router(engine: Arc<Engine>) -> Router {
         .with_state(engine)
 }
 
-async fn invoke(State(engine): State<Arc<Engine>>, Path(name): Path<String>, Json(event): Json<Value>) -> Response {
+async fn invoke(
+    State(engine): State<Arc<Engine>>,
+    Path(name): Path<String>,
+    Json(event): Json<Value>,
+) -> Response {
     let Some(task) = Task::ALL.into_iter().find(|t| t.binary() == name) else {
         let body = json!({"Type": "User", "Message": format!("Function not found: {name}")});
         return (StatusCode::NOT_FOUND, Json(body)).into_response();
@@ -31,8 +35,15 @@ async fn invoke(State(engine): State<Arc<Engine>>, Path(name): Path<String>, Jso
         Ok(out) => Json(out).into_response(),
         Err(e) => {
             let mut headers = HeaderMap::new();
-            headers.insert("X-Amz-Function-Error", HeaderValue::from_static("Unhandled"));
-            (headers, Json(json!({"errorType": e.name, "errorMessage": e.message}))).into_response()
+            headers.insert(
+                "X-Amz-Function-Error",
+                HeaderValue::from_static("Unhandled"),
+            );
+            (
+                headers,
+                Json(json!({"errorType": e.name, "errorMessage": e.message})),
+            )
+                .into_response()
         }
     }
 }

@@ -1,7 +1,10 @@
 //! `qsbackup-lambda-local`: serves the Lambda Invoke API on loopback for every workflow function,
 //! running the real handlers with the engine built from the environment (as at a cold start).
 fn main() -> std::process::ExitCode {
-    let port: u16 = std::env::args().nth(1).and_then(|p| p.parse().ok()).unwrap_or(9000);
+    let port: u16 = std::env::args()
+        .nth(1)
+        .and_then(|p| p.parse().ok())
+        .unwrap_or(9000);
     let Ok(runtime) = tokio::runtime::Runtime::new() else {
         return std::process::ExitCode::FAILURE;
     };
@@ -17,7 +20,10 @@ fn main() -> std::process::ExitCode {
             eprintln!("error: cannot bind 127.0.0.1:{port}");
             return std::process::ExitCode::FAILURE;
         };
-        let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+        let addr = listener
+            .local_addr()
+            .map(|a| a.to_string())
+            .unwrap_or_default();
         println!("listening on http://{addr}");
         match axum::serve(listener, qsbackup_lambda::local::router(engine)).await {
             Ok(()) => std::process::ExitCode::SUCCESS,
