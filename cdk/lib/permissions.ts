@@ -33,7 +33,6 @@ export const RESOURCE_NOTES = {
     'Describe/Export calls are scoped to every asset of the type in this account and Region (`arn:aws:quicksight:<region>:<account>:dashboard/*` etc.): the asset ids are only known at run time.',
   s3Scope:
     'Objects are scoped to `<prefix>/<account>/<region>/*`, the one key prefix this target owns; the run id below it is only known at run time.',
-  metrics: 'cloudwatch:PutMetricData has no resource type; it is limited with the cloudwatch:namespace condition.',
   kms: 'A KMS key named by alias (granted with kms:ResourceAliases) or the central vault key in the backup account (its id is not known at synth) can only be granted as `key/*` of that account and Region; the grant is usable through S3 only (kms:ViaService).',
 };
 
@@ -213,7 +212,8 @@ function baseStatements(binary: string, ctx: PermissionContext): iam.PolicyState
       return [
         stmt('CatalogRecord', ['dynamodb:UpdateItem'], [ctx.catalogTableArn]),
         stmt('ReleaseRunLock', ['dynamodb:DeleteItem'], [ctx.lockTableArn]),
-        stmt('RunMetrics', ['cloudwatch:PutMetricData'], ['*'], { StringEquals: { 'cloudwatch:namespace': ctx.metricNamespace } }),
+        // Run metrics (QsBackup/RunsFailed, RunsPartiallyFailed …) are emitted as CloudWatch
+        // Embedded Metric Format log lines: no cloudwatch:PutMetricData permission needed.
         // Outcomes are listed and read; reports and then the manifest are written.
         ...s3List(ctx),
         ...s3Read(ctx),

@@ -501,7 +501,7 @@ function workflowWildcardReason(finding: string): string | undefined {
 
 /** Why a step policy's wildcard cannot be narrower (undefined: not expected, let nag fail). */
 function stepWildcardReason(finding: string): string | undefined {
-  if (finding === 'Resource::*') return `${RESOURCE_NOTES.quicksightList} ${RESOURCE_NOTES.metrics}`;
+  if (finding === 'Resource::*') return RESOURCE_NOTES.quicksightList;
   if (!finding.startsWith('Resource::')) return undefined;
   if (finding.includes(':quicksight:')) return RESOURCE_NOTES.quicksightTypes;
   if (finding.includes(':kms:')) return RESOURCE_NOTES.kms;
