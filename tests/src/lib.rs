@@ -297,3 +297,70 @@ pub async fn use_tables(e: &mut qsbackup_core::Engine) -> (String, String, Strin
     });
     names
 }
+
+/// The environment the CDK stack gives every Lambda function, aimed at the emulator and moto
+/// (a new bucket and new tables). Also returns the bucket and the lock table.
+pub async fn lambda_env(
+    emu: &emulator::Emulator,
+) -> (
+    std::collections::HashMap<&'static str, String>,
+    String,
+    String,
+) {
+    let bucket = new_bucket().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut probe = engine(emu, &sample_policy(dir.path())).await;
+    let (catalog, lock, identities) = use_tables(&mut probe).await;
+    let mut policy = sample_policy(dir.path());
+    policy.storage.local = None;
+    policy.storage.s3 = Some(qsbackup_policy::S3Storage::default());
+    let env = std::collections::HashMap::from([
+        (
+            "QSBACKUP_POLICY_JSON",
+            serde_json::to_string(&policy).expect("policy json"),
+        ),
+        ("QSBACKUP_ACCOUNT", SAMPLE_ACCOUNT.to_string()),
+        ("QSBACKUP_REGION", SAMPLE_REGION.to_string()),
+        ("QSBACKUP_BUCKET", bucket.clone()),
+        ("QSBACKUP_PREFIX", "qsbackup".to_string()),
+        ("QSBACKUP_CATALOG_TABLE", catalog),
+        ("QSBACKUP_LOCK_TABLE", lock.clone()),
+        ("QSBACKUP_IDENTITY_TABLE", identities),
+        ("QSBACKUP_QUICKSIGHT_ENDPOINT", emu.endpoint()),
+        ("QSBACKUP_ENDPOINT_URL", moto().endpoint.clone()),
+        ("QSBACKUP_STATIC_CREDENTIALS", "1".to_string()),
+        ("QSBACKUP_POLL_INITIAL_MS", "200".to_string()),
+    ]);
+    (env, bucket, lock)
+}
+
+/// Reads and parses a manifest from a moto bucket.
+pub async fn s3_manifest(bucket: &str, key: &str) -> qsbackup_core::Manifest {
+    let out = s3_client()
+        .await
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .expect("get manifest");
+    let body = out
+        .body
+        .collect()
+        .await
+        .expect("manifest body")
+        .into_bytes();
+    serde_json::from_slice(&body).expect("manifest json")
+}
+
+/// Number of items in a moto DynamoDB table.
+pub async fn table_count(table: &str) -> i32 {
+    dynamodb_client()
+        .await
+        .scan()
+        .table_name(table)
+        .send()
+        .await
+        .expect("scan")
+        .count()
+}

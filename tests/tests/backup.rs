@@ -109,18 +109,7 @@ async fn backup_to_s3_and_dynamodb_records_the_run_and_writes_no_empty_sets() {
     assert_eq!(out.status, RunStatus::PartiallyFailed);
 
     let s3 = s3_client().await;
-    let body = s3
-        .get_object()
-        .bucket(&bucket)
-        .key(&out.manifest_key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap();
-    let m: Manifest = serde_json::from_slice(&body.into_bytes()).unwrap();
+    let m = s3_manifest(&bucket, &out.manifest_key).await;
     assert_eq!(m.backed_up(), out.assets);
     let head = s3
         .head_object()
@@ -155,11 +144,7 @@ async fn backup_to_s3_and_dynamodb_records_the_run_and_writes_no_empty_sets() {
     let record = &record.items()[0];
     assert_eq!(record["status"].as_s().unwrap(), "PartiallyFailed");
     assert_eq!(record["manifestKey"].as_s().unwrap(), &out.manifest_key);
-    assert_eq!(
-        ddb.scan().table_name(&lock).send().await.unwrap().count(),
-        0,
-        "lock released"
-    );
+    assert_eq!(table_count(&lock).await, 0, "lock released");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -332,17 +317,7 @@ async fn a_second_run_is_refused_while_the_first_holds_the_lock() {
         "{err}"
     );
     a.release_lock(&run_a.run_id).await.unwrap();
-    assert_eq!(
-        dynamodb_client()
-            .await
-            .scan()
-            .table_name(&lock)
-            .send()
-            .await
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(table_count(&lock).await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -422,4 +397,46 @@ async fn a_run_whose_discovery_failed_is_failed_never_success() {
         m.errors
     );
     assert_eq!(emu.counters().export_jobs_started, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_second_run_describes_only_what_changed_since_the_first() {
+    let emu = emulator(quick()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let e = Arc::new(engine(&emu, &sample_policy(dir.path())).await);
+    e.run_backup(None, chrono::Utc::now()).await.unwrap();
+    let first = emu.counters();
+    assert!(first.op("DescribeDashboard").calls > 50);
+
+    // Defect 7 of the sample tool: Describe calls repeated for every asset on every run.
+    let qs = quicksight_client(&emu.endpoint(), SAMPLE_REGION).await;
+    qs.update_dashboard()
+        .aws_account_id(SAMPLE_ACCOUNT)
+        .dashboard_id("dashboard-sales-overview")
+        .name("Sales overview (v2)")
+        .send()
+        .await
+        .unwrap();
+    emu.reset_counters();
+    let second = Arc::new(engine(&emu, &sample_policy(dir.path())).await);
+    let out = second.run_backup(None, chrono::Utc::now()).await.unwrap();
+    let c = emu.counters();
+    let m = read_manifest(dir.path(), &out.manifest_key);
+    // The changed dashboard, plus only the assets the first plan could not record (skipped or
+    // broken ones are described again because they are not in it).
+    let described = c.op("DescribeDashboard").calls;
+    assert!(
+        described >= 1 && described < first.op("DescribeDashboard").calls / 4,
+        "{described}"
+    );
+    let renamed = m
+        .assets
+        .iter()
+        .find(|a| a.id == "dashboard-sales-overview")
+        .unwrap();
+    assert_eq!(renamed.name, "Sales overview (v2)");
+    assert_eq!(
+        m.assets.len(),
+        read_manifest(dir.path(), &out.manifest_key).assets.len()
+    );
 }

@@ -2,39 +2,9 @@
 //! and moto: the whole workflow driven step by step, and the error names Retry/Catch match.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
-
 use qsbackup_lambda::{Task, engine_from, handle};
 use qsbackup_tests::*;
 use serde_json::{Value, json};
-
-/// The environment the CDK stack gives every function, aimed at local stand-ins.
-async fn lambda_env(emu: &qsbackup_emulator::Emulator) -> (HashMap<&'static str, String>, String) {
-    let bucket = new_bucket().await;
-    let dir = tempfile::tempdir().unwrap();
-    let mut probe = engine(emu, &sample_policy(dir.path())).await;
-    let (catalog, lock, identities) = use_tables(&mut probe).await;
-    let mut policy = sample_policy(dir.path());
-    policy.storage.local = None;
-    policy.storage.s3 = Some(qsbackup_policy::S3Storage::default());
-    let env = HashMap::from([
-        (
-            "QSBACKUP_POLICY_JSON",
-            serde_json::to_string(&policy).unwrap(),
-        ),
-        ("QSBACKUP_ACCOUNT", SAMPLE_ACCOUNT.to_string()),
-        ("QSBACKUP_REGION", SAMPLE_REGION.to_string()),
-        ("QSBACKUP_BUCKET", bucket.clone()),
-        ("QSBACKUP_PREFIX", "qsbackup".to_string()),
-        ("QSBACKUP_CATALOG_TABLE", catalog),
-        ("QSBACKUP_LOCK_TABLE", lock),
-        ("QSBACKUP_IDENTITY_TABLE", identities),
-        ("QSBACKUP_QUICKSIGHT_ENDPOINT", emu.endpoint()),
-        ("QSBACKUP_ENDPOINT_URL", moto().endpoint.clone()),
-        ("QSBACKUP_STATIC_CREDENTIALS", "1".to_string()),
-    ]);
-    (env, bucket)
-}
 
 async fn call(engine: &qsbackup_core::Engine, task: Task, event: Value) -> Value {
     match handle(engine, task, event.clone()).await {
@@ -46,7 +16,7 @@ async fn call(engine: &qsbackup_core::Engine, task: Task, event: Value) -> Value
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_handlers_run_a_whole_backup_from_json_events() {
     let emu = emulator(quick()).await;
-    let (env, bucket) = lambda_env(&emu).await;
+    let (env, bucket, _) = lambda_env(&emu).await;
     let engine = engine_from(|k| env.get(k).cloned()).await.unwrap();
 
     let begun = call(&engine, Task::Begin, json!({})).await;
@@ -103,16 +73,7 @@ async fn the_handlers_run_a_whole_backup_from_json_events() {
     .await;
     assert_eq!(fin["status"], "PartiallyFailed");
     assert!(fin["failed"].as_u64().unwrap() > 0 && fin["assets"].as_u64().unwrap() > 200);
-    let manifest = s3_client()
-        .await
-        .get_object()
-        .bucket(&bucket)
-        .key(fin["manifestKey"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
-    let m: qsbackup_core::Manifest =
-        serde_json::from_slice(&manifest.body.collect().await.unwrap().into_bytes()).unwrap();
+    let m = s3_manifest(&bucket, fin["manifestKey"].as_str().unwrap()).await;
     assert_eq!(m.run_id, run_id);
     assert_eq!(
         emu.counters().export_jobs_started,
@@ -126,7 +87,7 @@ async fn the_handlers_run_a_whole_backup_from_json_events() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_events_and_failed_discovery_map_to_stable_error_names() {
     let emu = emulator(quick()).await;
-    let (env, _) = lambda_env(&emu).await;
+    let (env, _, _) = lambda_env(&emu).await;
     let engine = engine_from(|k| env.get(k).cloned()).await.unwrap();
     let bad = handle(&engine, Task::StartExport, json!({"batch": "seven"}))
         .await

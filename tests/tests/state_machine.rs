@@ -4,7 +4,6 @@
 //! command does it first).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use qsbackup_tests::*;
@@ -23,29 +22,9 @@ async fn the_state_machine_runs_the_real_handlers_to_a_manifest_in_s3() {
         ..quick()
     })
     .await;
-    let bucket = new_bucket().await;
+    let (env, bucket, lock) = lambda_env(&emu).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut probe = engine(&emu, &sample_policy(dir.path())).await;
-    let (catalog, lock, identities) = use_tables(&mut probe).await;
-    let mut policy = sample_policy(dir.path());
-    policy.storage.local = None;
-    policy.storage.s3 = Some(qsbackup_policy::S3Storage::default());
-    let env = HashMap::from([
-        (
-            "QSBACKUP_POLICY_JSON",
-            serde_json::to_string(&policy).unwrap(),
-        ),
-        ("QSBACKUP_ACCOUNT", SAMPLE_ACCOUNT.to_string()),
-        ("QSBACKUP_REGION", SAMPLE_REGION.to_string()),
-        ("QSBACKUP_BUCKET", bucket.clone()),
-        ("QSBACKUP_CATALOG_TABLE", catalog),
-        ("QSBACKUP_LOCK_TABLE", lock.clone()),
-        ("QSBACKUP_IDENTITY_TABLE", identities),
-        ("QSBACKUP_QUICKSIGHT_ENDPOINT", emu.endpoint()),
-        ("QSBACKUP_ENDPOINT_URL", moto().endpoint.clone()),
-        ("QSBACKUP_STATIC_CREDENTIALS", "1".to_string()),
-        ("QSBACKUP_POLL_INITIAL_MS", "200".to_string()),
-    ]);
+    let probe = engine(&emu, &sample_policy(dir.path())).await;
     let engine = Arc::new(
         qsbackup_lambda::engine_from(|k| env.get(k).cloned())
             .await
@@ -97,18 +76,7 @@ async fn the_state_machine_runs_the_real_handlers_to_a_manifest_in_s3() {
         .filter_map(|o| o.key())
         .find(|k| k.ends_with("/manifest.json"))
         .expect("a manifest");
-    let body = s3
-        .get_object()
-        .bucket(&bucket)
-        .key(manifest_key)
-        .send()
-        .await
-        .unwrap()
-        .body
-        .collect()
-        .await
-        .unwrap();
-    let m: qsbackup_core::Manifest = serde_json::from_slice(&body.into_bytes()).unwrap();
+    let m = s3_manifest(&bucket, manifest_key).await;
     assert_eq!(m.status, qsbackup_core::RunStatus::PartiallyFailed);
     let clean = probe.plan("probe").await.unwrap();
     assert_eq!(m.assets.len(), clean.asset_count());
@@ -119,16 +87,5 @@ async fn the_state_machine_runs_the_real_handlers_to_a_manifest_in_s3() {
             .all(|e| e.contains("cannot be exported"))
     );
     assert!(m.identities.is_some());
-    assert_eq!(
-        dynamodb_client()
-            .await
-            .scan()
-            .table_name(&lock)
-            .send()
-            .await
-            .unwrap()
-            .count(),
-        0,
-        "lock released"
-    );
+    assert_eq!(table_count(&lock).await, 0, "lock released");
 }

@@ -118,17 +118,21 @@ impl Engine {
             futures::future::try_join_all(wanted.iter().map(|t| self.list_type(*t))).await?;
         let mut all: Vec<(Asset, Option<String>)> = lists.into_iter().flatten().collect();
 
-        // Dependencies: one Describe per data set, analysis and dashboard.
-        let to_describe: Vec<(AssetType, String, String)> = all
-            .iter()
-            .filter(|(a, _)| {
-                matches!(
-                    a.kind,
-                    AssetType::Dataset | AssetType::Analysis | AssetType::Dashboard
-                )
-            })
-            .map(|(a, _)| (a.kind, a.id.clone(), a.arn.clone()))
-            .collect();
+        // Dependencies: one Describe per data set, analysis and dashboard that changed since the
+        // previous run's plan (its assets carry their dependencies and last-updated times).
+        let known = self.previous_dependencies().await;
+        let mut to_describe: Vec<(AssetType, String, String)> = Vec::new();
+        for (a, _) in &mut all {
+            if !matches!(a.kind, AssetType::Dataset | AssetType::Analysis | AssetType::Dashboard) {
+                continue;
+            }
+            match known.get(&a.arn) {
+                Some((updated, deps)) if a.last_updated.is_some() && *updated == a.last_updated => {
+                    a.deps.extend(deps.iter().cloned());
+                }
+                _ => to_describe.push((a.kind, a.id.clone(), a.arn.clone())),
+            }
+        }
         let deps: HashMap<String, Result<Vec<String>, String>> =
             futures::stream::iter(to_describe)
                 .map(|(kind, id, arn)| async move {
@@ -165,6 +169,27 @@ impl Engine {
             }
         }
         Ok(classify(all))
+    }
+
+    /// Dependencies recorded in the newest earlier plan of this scope: ARN → (last updated, deps).
+    /// Best effort: nothing found or unreadable means everything is described again.
+    async fn previous_dependencies(&self) -> HashMap<String, (Option<String>, Vec<String>)> {
+        let runs = self.store.list_dirs(&self.scope.runs()).await.unwrap_or_default();
+        for run in runs.iter().rev().filter(|r| crate::layout::is_run_id(r)).take(3) {
+            let Ok(Some(bytes)) = self.store.get(&self.scope.run(run).plan()).await else {
+                continue;
+            };
+            let Ok(plan) = serde_json::from_slice::<crate::plan::Plan>(&bytes) else {
+                continue;
+            };
+            return plan
+                .batches
+                .into_iter()
+                .flat_map(|b| b.assets)
+                .map(|a| (a.arn, (a.last_updated, a.deps)))
+                .collect();
+        }
+        HashMap::new()
     }
 
     async fn list_type(&self, kind: AssetType) -> Result<Vec<(Asset, Option<String>)>, QsError> {

@@ -373,6 +373,43 @@ impl Store {
         }
     }
 
+    /// The names of the immediate "folders" below `prefix` (which ends with `/`), sorted.
+    pub async fn list_dirs(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
+        let mut out = Vec::new();
+        match self {
+            Store::Local { root } => {
+                let dir = Self::local_path(root, prefix);
+                let mut entries = match tokio::fs::read_dir(&dir).await {
+                    Ok(e) => e,
+                    Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(out),
+                    Err(e) => return Err(io(&dir)(e)),
+                };
+                while let Some(entry) = entries.next_entry().await.map_err(io(&dir))? {
+                    if entry.file_type().await.map_err(io(&dir))?.is_dir() {
+                        out.push(entry.file_name().to_string_lossy().into_owned());
+                    }
+                }
+            }
+            Store::S3 { client, bucket, .. } => {
+                let mut pages = client
+                    .list_objects_v2()
+                    .bucket(bucket)
+                    .prefix(prefix)
+                    .delimiter("/")
+                    .into_paginator()
+                    .send();
+                while let Some(page) = pages.next().await {
+                    let page = page.map_err(|e| s3_err("ListObjectsV2", bucket, prefix, &e))?;
+                    out.extend(page.common_prefixes().iter().filter_map(|p| {
+                        p.prefix().map(|p| p[prefix.len()..].trim_end_matches('/').to_string())
+                    }));
+                }
+            }
+        }
+        out.sort();
+        Ok(out)
+    }
+
     /// Every key below `prefix` (which ends with `/`), sorted.
     pub async fn list(&self, prefix: &str) -> Result<Vec<String>, StoreError> {
         match self {
