@@ -202,6 +202,9 @@ export class QuickSightBackup extends Construct {
       QSBACKUP_ACCOUNT: stack.account,
       QSBACKUP_REGION: stack.region,
       ...(kmsKeyArnEnv !== undefined ? { QSBACKUP_KMS_KEY_ARN: kmsKeyArnEnv } : {}),
+      // The vault denies deletes to source accounts; its lifecycle rules enforce retention, and
+      // prune only reports what it would delete.
+      ...(props.centralVault !== undefined ? { QSBACKUP_PRUNE: 'report' } : {}),
       RUST_LOG: 'info',
     };
     const scopePrefix = `${policy.storage.prefix}/${stack.account}/${stack.region}`;

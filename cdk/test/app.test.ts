@@ -94,6 +94,8 @@ describe('central vault (-c vaultAccount=...)', () => {
     const vaultBucket = Object.values(resourcesOf(vault, 'AWS::S3::Bucket')).find((b) => b.Properties.BucketName)!;
     const fn = Object.values(resourcesOf(target, 'AWS::Lambda::Function'))[0];
     expect(fn.Properties.Environment.Variables.QSBACKUP_BUCKET).toBe(vaultBucket.Properties.BucketName);
+    // Retention in the vault is its lifecycle; prune only reports (it may not delete there).
+    expect(fn.Properties.Environment.Variables.QSBACKUP_PRUNE).toBe('report');
     Template.fromJSON(target).resourceCountIs('AWS::S3::Bucket', 0);
     const actions = Object.values(resourcesOf(target, 'AWS::IAM::Policy')).flatMap((p) =>
       p.Properties.PolicyDocument.Statement.flatMap((s: any) => [s.Action].flat()),

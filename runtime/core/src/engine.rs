@@ -62,6 +62,8 @@ pub struct Settings {
     pub work_dir: PathBuf,
     /// Plans with more batches than this go to a Distributed Map in Step Functions.
     pub inline_batch_limit: usize,
+    /// Retention only reports what it would delete (a central vault enforces it itself).
+    pub prune_report_only: bool,
 }
 
 impl Default for Settings {
@@ -73,6 +75,7 @@ impl Default for Settings {
             download_attempts: 5,
             work_dir: std::env::temp_dir(),
             inline_batch_limit: 40,
+            prune_report_only: false,
         }
     }
 }

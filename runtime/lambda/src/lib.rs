@@ -130,6 +130,7 @@ pub async fn engine_from(var: impl Fn(&str) -> Option<String>) -> Result<Engine,
     {
         *kms_key_arn = Some(key);
     }
+    engine.settings.prune_report_only = var("QSBACKUP_PRUNE").as_deref() == Some("report");
     if let Some(ms) = var("QSBACKUP_POLL_INITIAL_MS").and_then(|v| v.parse().ok()) {
         engine.settings.poll.initial = std::time::Duration::from_millis(ms);
     }
@@ -182,7 +183,7 @@ pub async fn handle(engine: &Engine, task: Task, event: Value) -> Result<Value, 
                 .finalize(serde_json::from_value(event).map_err(bad_event)?, now)
                 .await?,
         ),
-        Task::Prune => to_value(engine.prune(now, false).await?),
+        Task::Prune => to_value(engine.prune(now, engine.settings.prune_report_only).await?),
     };
     Ok(out)
 }
