@@ -2,6 +2,7 @@
 //! results, maps outcomes to exit codes. All backup logic lives in qsbackup-core.
 
 mod render;
+mod restore;
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -53,6 +54,11 @@ enum Command {
     /// Work with policy files.
     #[command(subcommand)]
     Policy(PolicyCommand),
+    /// Restore assets (and groups) from a backup run: plan first, then act.
+    #[command(
+        after_help = "Examples:\n  qsbackup restore --policy prod.yaml --dry-run\n  qsbackup restore --policy prod.yaml --as-of 2026-12-04T00:00:00Z --type dashboard --name 'Sales*'\n  qsbackup restore --policy prod.yaml --to-account 210987654321 --to-region eu-west-1 --to-profile dr --overrides dr.yaml --plan-out plan.json\n  qsbackup restore --policy prod.yaml --to-profile dr --plan-in plan.json\n\nExit codes: 0 completed, 1 partially failed, 2 invalid input, 3 failed."
+    )]
+    Restore(Box<restore::RestoreArgs>),
 }
 
 #[derive(Args)]
@@ -161,6 +167,7 @@ fn main() -> ExitCode {
             Command::Policy(PolicyCommand::Validate { files, json }) => Ok(validate(&files, json)),
             Command::Backup(args) => backup(args).await,
             Command::Demo(args) => demo(args).await,
+            Command::Restore(args) => restore::run(*args).await,
         }
     });
     ExitCode::from(code.unwrap_or_else(|e| {

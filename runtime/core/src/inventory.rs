@@ -123,7 +123,10 @@ impl Engine {
         let known = self.previous_dependencies().await;
         let mut to_describe: Vec<(AssetType, String, String)> = Vec::new();
         for (a, _) in &mut all {
-            if !matches!(a.kind, AssetType::Dataset | AssetType::Analysis | AssetType::Dashboard) {
+            if !matches!(
+                a.kind,
+                AssetType::Dataset | AssetType::Analysis | AssetType::Dashboard
+            ) {
                 continue;
             }
             match known.get(&a.arn) {
@@ -174,8 +177,17 @@ impl Engine {
     /// Dependencies recorded in the newest earlier plan of this scope: ARN → (last updated, deps).
     /// Best effort: nothing found or unreadable means everything is described again.
     async fn previous_dependencies(&self) -> HashMap<String, (Option<String>, Vec<String>)> {
-        let runs = self.store.list_dirs(&self.scope.runs()).await.unwrap_or_default();
-        for run in runs.iter().rev().filter(|r| crate::layout::is_run_id(r)).take(3) {
+        let runs = self
+            .store
+            .list_dirs(&self.scope.runs())
+            .await
+            .unwrap_or_default();
+        for run in runs
+            .iter()
+            .rev()
+            .filter(|r| crate::layout::is_run_id(r))
+            .take(3)
+        {
             let Ok(Some(bytes)) = self.store.get(&self.scope.run(run).plan()).await else {
                 continue;
             };

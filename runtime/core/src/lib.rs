@@ -11,14 +11,17 @@ pub mod export;
 pub mod identities;
 pub mod inventory;
 pub mod layout;
+pub mod overrides;
 pub mod plan;
 pub mod qs;
 pub mod report;
+pub mod restore;
 pub mod retention;
 pub mod run;
 pub mod store;
 
 pub use engine::{Connect, Engine, Event, Settings};
+pub use restore::{RestoreError, RestorePlan, RestoreReport, RestoreRequest, Restorer};
 pub use run::{FinalizeOutput, Manifest, RunStatus};
 
 /// A step's failure, with the stable name Step Functions Retry/Catch match on.

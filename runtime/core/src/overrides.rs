@@ -11,14 +11,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Secrets Manager secret ARNs, as the import API accepts them.
-pub const SECRET_ARN_PATTERN: &str = r"^arn:[-a-z0-9]*:secretsmanager:[-a-z0-9]*:[0-9]{12}:secret:.+$";
+pub const SECRET_ARN_PATTERN: &str =
+    r"^arn:[-a-z0-9]*:secretsmanager:[-a-z0-9]*:[0-9]{12}:secret:.+$";
 /// Resource-ID prefixes (QuickSight IDs are `[\w\-]+`).
 pub const PREFIX_PATTERN: &str = r"^[A-Za-z0-9_-]{1,64}$";
 /// Overrides files larger than this are refused before parsing.
 pub const MAX_OVERRIDES_BYTES: usize = 1024 * 1024;
 /// How to regenerate the committed schema.
-pub const REGENERATE_HINT: &str =
-    "regenerate with `qsbackup restore --print-overrides-schema > schema/overrides.schema.json` or `UPDATE_SCHEMA=1 cargo test -p qsbackup-tests --test restore`";
+pub const REGENERATE_HINT: &str = "regenerate with `qsbackup restore --print-overrides-schema > schema/overrides.schema.json` or `UPDATE_SCHEMA=1 cargo test -p qsbackup-tests --test restore`";
 
 /// What a restore changes on the way in. Every part is optional; an empty file changes nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
@@ -157,7 +157,8 @@ impl Overrides {
 impl DataSourceOverride {
     /// The connection fields set, as the API's member names and JSON values.
     pub fn connection_fields(&self) -> Vec<(&'static str, Value)> {
-        let s = |k: &'static str, v: &Option<String>| v.as_ref().map(|v| (k, Value::String(v.clone())));
+        let s =
+            |k: &'static str, v: &Option<String>| v.as_ref().map(|v| (k, Value::String(v.clone())));
         [
             s("Host", &self.host),
             self.port.map(|p| ("Port", Value::from(p))),
@@ -180,11 +181,18 @@ impl DataSourceOverride {
 #[derive(Debug, thiserror::Error)]
 pub enum OverridesError {
     #[error("{file}: cannot read the file: {source}")]
-    Io { file: String, source: std::io::Error },
+    Io {
+        file: String,
+        source: std::io::Error,
+    },
     #[error("{file}: the file is larger than {MAX_OVERRIDES_BYTES} bytes")]
     TooLarge { file: String },
     #[error("{file}: not valid {format}: {message}")]
-    Syntax { file: String, format: &'static str, message: String },
+    Syntax {
+        file: String,
+        format: &'static str,
+        message: String,
+    },
     #[error(
         "{file}: {path}: plaintext passwords are not accepted; store the credentials in AWS Secrets Manager and give the secret with `secretArn`"
     )]
@@ -196,12 +204,17 @@ pub enum OverridesError {
 /// Reads and validates an overrides file (`.json`, else YAML).
 pub fn load(path: &Path) -> Result<Overrides, OverridesError> {
     let file = path.display().to_string();
-    let bytes = std::fs::read(path).map_err(|source| OverridesError::Io { file: file.clone(), source })?;
+    let bytes = std::fs::read(path).map_err(|source| OverridesError::Io {
+        file: file.clone(),
+        source,
+    })?;
     if bytes.len() > MAX_OVERRIDES_BYTES {
         return Err(OverridesError::TooLarge { file });
     }
     let text = String::from_utf8_lossy(&bytes);
-    let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     parse(&text, &file, json)
 }
 
@@ -228,18 +241,35 @@ pub fn parse(text: &str, file: &str, json: bool) -> Result<Overrides, OverridesE
 /// Validates a parsed document: plaintext passwords first, then the schema, then the types.
 pub fn from_value(value: Value, file: &str) -> Result<Overrides, OverridesError> {
     if let Some(path) = find_password(&value, "") {
-        return Err(OverridesError::Password { file: file.into(), path });
+        return Err(OverridesError::Password {
+            file: file.into(),
+            path,
+        });
     }
     let errors = schema_errors(&value);
     if !errors.is_empty() {
-        return Err(OverridesError::Invalid { file: file.into(), errors });
+        return Err(OverridesError::Invalid {
+            file: file.into(),
+            errors,
+        });
     }
-    let o: Overrides = serde_json::from_value(value)
-        .map_err(|e| OverridesError::Invalid { file: file.into(), errors: vec![e.to_string()] })?;
+    let o: Overrides = serde_json::from_value(value).map_err(|e| OverridesError::Invalid {
+        file: file.into(),
+        errors: vec![e.to_string()],
+    })?;
     let mut errors = Vec::new();
     for (what, ids) in [
-        ("dataSources", o.data_sources.iter().map(|d| d.id.as_str()).collect::<Vec<_>>()),
-        ("vpcConnections", o.vpc_connections.iter().map(|d| d.id.as_str()).collect()),
+        (
+            "dataSources",
+            o.data_sources
+                .iter()
+                .map(|d| d.id.as_str())
+                .collect::<Vec<_>>(),
+        ),
+        (
+            "vpcConnections",
+            o.vpc_connections.iter().map(|d| d.id.as_str()).collect(),
+        ),
     ] {
         for (i, id) in ids.iter().enumerate() {
             if ids[..i].contains(id) {
@@ -247,34 +277,56 @@ pub fn from_value(value: Value, file: &str) -> Result<Overrides, OverridesError>
             }
         }
     }
-    if errors.is_empty() { Ok(o) } else { Err(OverridesError::Invalid { file: file.into(), errors }) }
+    if errors.is_empty() {
+        Ok(o)
+    } else {
+        Err(OverridesError::Invalid {
+            file: file.into(),
+            errors,
+        })
+    }
 }
 
 /// The path of the first key named `password` (any case), e.g. `dataSources[0].password`.
 fn find_password(v: &Value, path: &str) -> Option<String> {
     match v {
         Value::Object(m) => m.iter().find_map(|(k, child)| {
-            let here = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+            let here = if path.is_empty() {
+                k.clone()
+            } else {
+                format!("{path}.{k}")
+            };
             if k.eq_ignore_ascii_case("password") {
                 Some(here)
             } else {
                 find_password(child, &here)
             }
         }),
-        Value::Array(items) => items.iter().enumerate().find_map(|(i, c)| find_password(c, &format!("{path}[{i}]"))),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, c)| find_password(c, &format!("{path}[{i}]"))),
         _ => None,
     }
 }
 
 fn schema_errors(v: &Value) -> Vec<String> {
     static VALIDATOR: OnceLock<Result<jsonschema::Validator, String>> = OnceLock::new();
-    let validator = VALIDATOR.get_or_init(|| jsonschema::draft202012::new(&schema()).map_err(|e| e.to_string()));
+    let validator = VALIDATOR
+        .get_or_init(|| jsonschema::draft202012::new(&schema()).map_err(|e| e.to_string()));
     match validator {
         Ok(val) => val
             .iter_errors(v)
             .map(|e| {
                 let path = dotted(e.instance_path().as_str());
-                format!("{}: {e}", if path.is_empty() { "(top level)".into() } else { path })
+                format!(
+                    "{}: {e}",
+                    if path.is_empty() {
+                        "(top level)".into()
+                    } else {
+                        path
+                    }
+                )
             })
             .collect(),
         Err(e) => vec![format!("the overrides schema does not compile: {e}")],
@@ -302,14 +354,33 @@ fn dotted(pointer: &str) -> String {
 pub fn schema() -> Value {
     let generator = schemars::generate::SchemaSettings::draft2020_12().into_generator();
     let mut root = generator.into_root_schema_for::<Overrides>().to_value();
-    drop_null_types(&mut root);
-    if let Value::Object(m) = &mut root {
-        m.insert(
-            "$comment".into(),
-            Value::String(format!("Generated from the Rust types in runtime/core/src/overrides.rs; do not edit: {REGENERATE_HINT}.")),
-        );
+    tidy(&mut root);
+    let Value::Object(mut m) = root else {
+        return root;
+    };
+    m.insert(
+        "$comment".into(),
+        Value::String(format!(
+            "Generated from the Rust types in runtime/core/src/overrides.rs; do not edit: {REGENERATE_HINT}."
+        )),
+    );
+    // Reading order: `$schema`, `$comment`, `title`, `description`, then the rest.
+    let mut out = Map::new();
+    for k in [
+        "$schema",
+        "$comment",
+        "title",
+        "description",
+        "type",
+        "additionalProperties",
+        "properties",
+    ] {
+        if let Some(v) = m.remove(k) {
+            out.insert(k.into(), v);
+        }
     }
-    root
+    out.extend(m);
+    Value::Object(out)
 }
 
 /// The schema as committed in `schema/overrides.schema.json` (pretty, trailing newline).
@@ -319,19 +390,31 @@ pub fn schema_string() -> String {
     s
 }
 
-/// Optional fields: leave the key out rather than writing `null`.
-fn drop_null_types(v: &mut Value) {
+/// Optional fields: leave the key out rather than writing `null`; descriptions are joined
+/// into one line per paragraph.
+fn tidy(v: &mut Value) {
     match v {
         Value::Object(m) => {
             if let Some(Value::Array(types)) = m.get("type") {
-                let kept: Vec<Value> = types.iter().filter(|t| t.as_str() != Some("null")).cloned().collect();
+                let kept: Vec<Value> = types
+                    .iter()
+                    .filter(|t| t.as_str() != Some("null"))
+                    .cloned()
+                    .collect();
                 if kept.len() == 1 {
                     m.insert("type".into(), kept[0].clone());
                 }
             }
-            m.values_mut().for_each(drop_null_types);
+            if let Some(Value::String(d)) = m.get_mut("description") {
+                *d = d
+                    .split("\n\n")
+                    .map(|p| p.lines().map(str::trim).collect::<Vec<_>>().join(" "))
+                    .collect::<Vec<_>>()
+                    .join("\n\n");
+            }
+            m.values_mut().for_each(tidy);
         }
-        Value::Array(items) => items.iter_mut().for_each(drop_null_types),
+        Value::Array(items) => items.iter_mut().for_each(tidy),
         _ => {}
     }
 }
@@ -383,20 +466,34 @@ impl PrincipalMapper {
         };
         for (from, to) in &overrides.principals {
             let key = match parse_principal(from) {
-                Some((_, _, kind, ns, name)) => (kind.to_string(), ns.to_string(), name.to_string()),
+                Some((_, _, kind, ns, name)) => {
+                    (kind.to_string(), ns.to_string(), name.to_string())
+                }
                 None => match from.split_once('/') {
-                    Some((kind @ ("user" | "group"), name)) if !name.is_empty() => {
-                        (kind.to_string(), source_namespace.to_string(), name.to_string())
+                    Some((kind @ ("user" | "group"), name)) if !name.is_empty() => (
+                        kind.to_string(),
+                        source_namespace.to_string(),
+                        name.to_string(),
+                    ),
+                    _ => {
+                        return Err(format!(
+                            "principals: {from} is neither a principal ARN nor group/NAME or user/NAME"
+                        ));
                     }
-                    _ => return Err(format!("principals: {from} is neither a principal ARN nor group/NAME or user/NAME")),
                 },
             };
             let value = if parse_principal(to).is_some() {
                 to.clone()
             } else {
                 match to.split_once('/') {
-                    Some((kind @ ("user" | "group"), name)) if !name.is_empty() => m.target_arn(kind, name),
-                    _ => return Err(format!("principals: {to} is neither a principal ARN nor group/NAME or user/NAME")),
+                    Some((kind @ ("user" | "group"), name)) if !name.is_empty() => {
+                        m.target_arn(kind, name)
+                    }
+                    _ => {
+                        return Err(format!(
+                            "principals: {to} is neither a principal ARN nor group/NAME or user/NAME"
+                        ));
+                    }
                 }
             };
             m.explicit.insert(key, value);
@@ -414,10 +511,14 @@ impl PrincipalMapper {
     /// The target principal for `s`, when `s` is a principal of the source account.
     pub fn map(&self, s: &str) -> Option<String> {
         let (_, account, kind, ns, name) = parse_principal(s)?;
-        if let Some(to) = self.explicit.get(&(kind.to_string(), ns.to_string(), name.to_string())) {
+        if let Some(to) = self
+            .explicit
+            .get(&(kind.to_string(), ns.to_string(), name.to_string()))
+        {
             return Some(to.clone());
         }
-        (account == self.source_account && ns == self.source_namespace).then(|| self.target_arn(kind, name))
+        (account == self.source_account && ns == self.source_namespace)
+            .then(|| self.target_arn(kind, name))
     }
 
     /// Rewrites every principal string in `v`; returns how many changed.
@@ -444,9 +545,13 @@ mod tests {
 
     #[test]
     fn a_password_anywhere_is_refused_with_its_path() {
-        let text = "dataSources:\n  - id: ds-1\n    host: h\n    credentials:\n      Password: hunter2\n";
+        let text =
+            "dataSources:\n  - id: ds-1\n    host: h\n    credentials:\n      Password: hunter2\n";
         let err = parse(text, "o.yaml", false).unwrap_err();
-        assert!(matches!(&err, OverridesError::Password { path, .. } if path == "dataSources[0].credentials.Password"), "{err}");
+        assert!(
+            matches!(&err, OverridesError::Password { path, .. } if path == "dataSources[0].credentials.Password"),
+            "{err}"
+        );
         assert!(err.to_string().contains("Secrets Manager"));
     }
 
@@ -454,11 +559,24 @@ mod tests {
     fn unknown_keys_bad_secrets_and_duplicates_are_refused() {
         let err = parse(r#"{"dataSources":[{"id":"a","hots":"x"}]}"#, "o.json", true).unwrap_err();
         assert!(err.to_string().contains("dataSources[0]"), "{err}");
-        let err = parse(r#"{"dataSources":[{"id":"a","secretArn":"plain"}]}"#, "o.json", true).unwrap_err();
-        assert!(err.to_string().contains("dataSources[0].secretArn"), "{err}");
+        let err = parse(
+            r#"{"dataSources":[{"id":"a","secretArn":"plain"}]}"#,
+            "o.json",
+            true,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("dataSources[0].secretArn"),
+            "{err}"
+        );
         let err = parse(r#"{"dataSources":[{"id":"a"},{"id":"a"}]}"#, "o.json", true).unwrap_err();
         assert!(err.to_string().contains("more than once"), "{err}");
-        let ok = parse("resourceIdPrefix: dr-\ntags: {restored: 'yes'}\n", "o.yaml", false).unwrap();
+        let ok = parse(
+            "resourceIdPrefix: dr-\ntags: {restored: 'yes'}\n",
+            "o.yaml",
+            false,
+        )
+        .unwrap();
         assert_eq!(ok.prefix(), "dr-");
     }
 
@@ -468,19 +586,33 @@ mod tests {
             principals: [("group/admins".to_string(), "group/dr-admins".to_string())].into(),
             ..Overrides::default()
         };
-        let m = PrincipalMapper::new(&o, "123456789012", "default", "210987654321", "eu-west-1", "dr").unwrap();
+        let m = PrincipalMapper::new(
+            &o,
+            "123456789012",
+            "default",
+            "210987654321",
+            "eu-west-1",
+            "dr",
+        )
+        .unwrap();
         assert_eq!(
-            m.map("arn:aws:quicksight:us-east-1:123456789012:group/default/analysts").as_deref(),
+            m.map("arn:aws:quicksight:us-east-1:123456789012:group/default/analysts")
+                .as_deref(),
             Some("arn:aws:quicksight:eu-west-1:210987654321:group/dr/analysts")
         );
         assert_eq!(
-            m.map("arn:aws:quicksight:us-east-1:123456789012:user/default/role/Admin Session").as_deref(),
+            m.map("arn:aws:quicksight:us-east-1:123456789012:user/default/role/Admin Session")
+                .as_deref(),
             Some("arn:aws:quicksight:eu-west-1:210987654321:user/dr/role/Admin Session")
         );
         assert_eq!(
-            m.map("arn:aws:quicksight:us-east-1:123456789012:group/default/admins").as_deref(),
+            m.map("arn:aws:quicksight:us-east-1:123456789012:group/default/admins")
+                .as_deref(),
             Some("arn:aws:quicksight:eu-west-1:210987654321:group/dr/dr-admins")
         );
-        assert_eq!(m.map("arn:aws:quicksight:us-east-1:123456789012:dashboard/d1"), None);
+        assert_eq!(
+            m.map("arn:aws:quicksight:us-east-1:123456789012:dashboard/d1"),
+            None
+        );
     }
 }

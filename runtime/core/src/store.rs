@@ -401,7 +401,8 @@ impl Store {
                 while let Some(page) = pages.next().await {
                     let page = page.map_err(|e| s3_err("ListObjectsV2", bucket, prefix, &e))?;
                     out.extend(page.common_prefixes().iter().filter_map(|p| {
-                        p.prefix().map(|p| p[prefix.len()..].trim_end_matches('/').to_string())
+                        p.prefix()
+                            .map(|p| p[prefix.len()..].trim_end_matches('/').to_string())
                     }));
                 }
             }

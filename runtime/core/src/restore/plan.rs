@@ -35,7 +35,13 @@ pub struct Selection {
 
 impl Default for Selection {
     fn default() -> Self {
-        Selection { types: vec![], ids: vec![], names: vec![], tags: BTreeMap::new(), follow_dependencies: true }
+        Selection {
+            types: vec![],
+            ids: vec![],
+            names: vec![],
+            tags: BTreeMap::new(),
+            follow_dependencies: true,
+        }
     }
 }
 
@@ -205,7 +211,11 @@ impl RestorePlan {
 
     /// Whether running the plan would change nothing.
     pub fn is_noop(&self) -> bool {
-        self.jobs.is_empty() && self.identities.iter().all(|i| i.action != IdentityAction::Create)
+        self.jobs.is_empty()
+            && self
+                .identities
+                .iter()
+                .all(|i| i.action != IdentityAction::Create)
     }
 }
 
@@ -254,13 +264,20 @@ pub fn select(sel: &Selection, candidates: &[Candidate<'_>]) -> Result<BTreeSet<
         .filter(|c| sel.types.is_empty() || sel.types.contains(&c.kind))
         .filter(|c| sel.ids.is_empty() || sel.ids.iter().any(|i| i == c.id))
         .filter(|c| globs.is_empty() || globs.iter().any(|g| g.is_match(c.name)))
-        .filter(|c| sel.tags.iter().all(|(k, v)| c.tags.get(k).is_some_and(|x| v == "*" || x == v)))
+        .filter(|c| {
+            sel.tags
+                .iter()
+                .all(|(k, v)| c.tags.get(k).is_some_and(|x| v == "*" || x == v))
+        })
         .map(|c| c.key.clone())
         .collect())
 }
 
 /// `start` plus everything reachable through `deps`.
-pub fn closure(start: &BTreeSet<String>, deps: &HashMap<String, BTreeSet<String>>) -> BTreeSet<String> {
+pub fn closure(
+    start: &BTreeSet<String>,
+    deps: &HashMap<String, BTreeSet<String>>,
+) -> BTreeSet<String> {
     let mut out = start.clone();
     let mut stack: Vec<String> = start.iter().cloned().collect();
     while let Some(k) = stack.pop() {
@@ -284,9 +301,16 @@ fn find(parent: &mut [usize], mut x: usize) -> usize {
 /// Groups the assets to import into jobs: assets linked by a dependency share a job (so each
 /// job is self-contained and each asset is imported once); small groups are packed together up
 /// to [`JOB_ASSETS`]. Deterministic; each job lists its assets in dependency order.
-pub fn group_jobs(keys: &BTreeSet<String>, deps: &HashMap<String, BTreeSet<String>>) -> Vec<Vec<String>> {
+pub fn group_jobs(
+    keys: &BTreeSet<String>,
+    deps: &HashMap<String, BTreeSet<String>>,
+) -> Vec<Vec<String>> {
     let list: Vec<&String> = keys.iter().collect();
-    let index: HashMap<&str, usize> = list.iter().enumerate().map(|(i, k)| (k.as_str(), i)).collect();
+    let index: HashMap<&str, usize> = list
+        .iter()
+        .enumerate()
+        .map(|(i, k)| (k.as_str(), i))
+        .collect();
     let mut parent: Vec<usize> = (0..list.len()).collect();
     for (i, k) in list.iter().enumerate() {
         for d in deps.get(*k).into_iter().flatten() {
@@ -359,9 +383,14 @@ pub fn doc_parameters(doc: &Value) -> Option<(String, serde_json::Map<String, Va
 pub fn doc_type(doc: &Value) -> Option<String> {
     fn find(v: &Value, depth: u8) -> Option<String> {
         let m = v.as_object()?;
-        m.get("Type").and_then(Value::as_str).map(str::to_string).or_else(|| {
-            (depth < 2).then(|| m.values().find_map(|c| find(c, depth + 1))).flatten()
-        })
+        m.get("Type")
+            .and_then(Value::as_str)
+            .map(str::to_string)
+            .or_else(|| {
+                (depth < 2)
+                    .then(|| m.values().find_map(|c| find(c, depth + 1)))
+                    .flatten()
+            })
     }
     find(doc, 0)
 }
@@ -381,8 +410,12 @@ pub fn resolve_data_source(
                 let t = o.kind.clone().or_else(|| doc.and_then(doc_type)).ok_or_else(|| {
                     format!("data source {}: its connection parameters are not readable from the bundle; give its `type`", o.id)
                 })?;
-                let v = variant_for_type(&t)
-                    .ok_or_else(|| format!("data source {}: connection overrides for type {t} are not supported", o.id))?;
+                let v = variant_for_type(&t).ok_or_else(|| {
+                    format!(
+                        "data source {}: connection overrides for type {t} are not supported",
+                        o.id
+                    )
+                })?;
                 (v.to_string(), serde_json::Map::new())
             }
         };
@@ -418,13 +451,31 @@ mod tests {
             ("dashboard/d2".to_string(), set(&["dataset/other"])),
         ]
         .into();
-        let keys = set(&["dashboard/d1", "dataset/ds1", "datasource/src", "dashboard/d2", "folder/f"]);
+        let keys = set(&[
+            "dashboard/d1",
+            "dataset/ds1",
+            "datasource/src",
+            "dashboard/d2",
+            "folder/f",
+        ]);
         let jobs = group_jobs(&keys, &deps);
         assert_eq!(jobs.len(), 1, "small groups are packed into one job");
-        assert_eq!(jobs[0], ["datasource/src", "dataset/ds1", "dashboard/d1", "dashboard/d2", "folder/f"]);
+        assert_eq!(
+            jobs[0],
+            [
+                "datasource/src",
+                "dataset/ds1",
+                "dashboard/d1",
+                "dashboard/d2",
+                "folder/f"
+            ]
+        );
         let many: BTreeSet<String> = (0..250).map(|i| format!("dashboard/d{i:03}")).collect();
         let jobs = group_jobs(&many, &HashMap::new());
-        assert_eq!(jobs.iter().map(Vec::len).collect::<Vec<_>>(), [100, 100, 50]);
+        assert_eq!(
+            jobs.iter().map(Vec::len).collect::<Vec<_>>(),
+            [100, 100, 50]
+        );
     }
 
     #[test]
@@ -436,7 +487,10 @@ mod tests {
                 kind,
                 id: key.split_once('/').unwrap().1.to_string().leak(),
                 name,
-                tags: tags.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
+                tags: tags
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
             }
         };
         let all = vec![
@@ -444,20 +498,43 @@ mod tests {
             c("dashboard/b", "Ops", &[("team", "ops")]),
             c("dataset/c", "Sales", &[]),
         ];
-        let sel = Selection { names: vec!["sales*".into()], ..Selection::default() };
-        assert_eq!(select(&sel, &all).unwrap(), set(&["dashboard/a", "dataset/c"]));
-        let sel = Selection { types: vec![AssetType::Dashboard], tags: [("team".into(), "*".into())].into(), ..Selection::default() };
-        assert_eq!(select(&sel, &all).unwrap(), set(&["dashboard/a", "dashboard/b"]));
-        let sel = Selection { ids: vec!["b".into()], ..Selection::default() };
+        let sel = Selection {
+            names: vec!["sales*".into()],
+            ..Selection::default()
+        };
+        assert_eq!(
+            select(&sel, &all).unwrap(),
+            set(&["dashboard/a", "dataset/c"])
+        );
+        let sel = Selection {
+            types: vec![AssetType::Dashboard],
+            tags: [("team".into(), "*".into())].into(),
+            ..Selection::default()
+        };
+        assert_eq!(
+            select(&sel, &all).unwrap(),
+            set(&["dashboard/a", "dashboard/b"])
+        );
+        let sel = Selection {
+            ids: vec!["b".into()],
+            ..Selection::default()
+        };
         assert_eq!(select(&sel, &all).unwrap(), set(&["dashboard/b"]));
     }
 
     #[test]
     fn data_source_overrides_merge_into_the_backed_up_parameters() {
         let doc = serde_json::json!({"properties": {"Type": "REDSHIFT", "DataSourceParameters": {"RedshiftParameters": {"Host": "old", "Port": 5439, "Database": "dev"}}}});
-        let o = crate::overrides::DataSourceOverride { id: "src".into(), host: Some("new".into()), ..Default::default() };
+        let o = crate::overrides::DataSourceOverride {
+            id: "src".into(),
+            host: Some("new".into()),
+            ..Default::default()
+        };
         let r = resolve_data_source(&o, Some(&doc)).unwrap();
-        assert_eq!(r.parameters.unwrap(), serde_json::json!({"RedshiftParameters": {"Host": "new", "Port": 5439, "Database": "dev"}}));
+        assert_eq!(
+            r.parameters.unwrap(),
+            serde_json::json!({"RedshiftParameters": {"Host": "new", "Port": 5439, "Database": "dev"}})
+        );
         let err = resolve_data_source(&o, None).unwrap_err();
         assert!(err.contains("give its `type`"), "{err}");
     }

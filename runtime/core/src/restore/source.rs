@@ -2,7 +2,7 @@
 //! manifest, and its bundles — downloaded to spool files, checked against the manifest (size,
 //! SHA-256, zip structure) and indexed entry by entry. Reads storage only.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Read;
 use std::path::Path;
 
@@ -37,12 +37,19 @@ pub fn asset_key(kind: AssetType, id: &str) -> String {
 /// The type and id of an asset key.
 pub fn split_key(key: &str) -> Option<(AssetType, &str)> {
     let (t, id) = key.split_once('/')?;
-    AssetType::ALL.into_iter().find(|k| k.as_str() == t).map(|k| (k, id))
+    AssetType::ALL
+        .into_iter()
+        .find(|k| k.as_str() == t)
+        .map(|k| (k, id))
 }
 
 /// A parsed QuickSight asset ARN: (region, account, type, id).
 pub fn parse_asset_arn(s: &str) -> Option<(&str, &str, AssetType, &str)> {
-    let rest = s.strip_prefix("arn:")?.split_once(':')?.1.strip_prefix("quicksight:")?;
+    let rest = s
+        .strip_prefix("arn:")?
+        .split_once(':')?
+        .1
+        .strip_prefix("quicksight:")?;
     let (region, rest) = rest.split_once(':')?;
     let (account, rest) = rest.split_once(':')?;
     let (kind, rest) = rest.split_once('/')?;
@@ -78,16 +85,23 @@ pub struct LoadedBundle {
 impl LoadedBundle {
     /// The primary entry of `key` in this bundle.
     pub fn primary(&self, key: &str) -> Option<&Entry> {
-        self.entries.iter().find(|e| e.primary && e.owner.as_deref() == Some(key))
+        self.entries
+            .iter()
+            .find(|e| e.primary && e.owner.as_deref() == Some(key))
     }
 }
 
 impl Engine {
     /// The run a restore reads, with its manifest bytes. Failed runs are never picked implicitly.
-    pub(crate) async fn resolve_run(&self, from: &RunRef) -> Result<(String, Vec<u8>), RestoreError> {
+    pub(crate) async fn resolve_run(
+        &self,
+        from: &RunRef,
+    ) -> Result<(String, Vec<u8>), RestoreError> {
         if let RunRef::Run(id) = from {
             if !is_run_id(id) {
-                return Err(RestoreError::Invalid(format!("{id} is not a run id (expected e.g. 20261204T020000Z-ab12cd)")));
+                return Err(RestoreError::Invalid(format!(
+                    "{id} is not a run id (expected e.g. 20261204T020000Z-ab12cd)"
+                )));
             }
             let key = self.scope.run(id).manifest();
             return match self.store.get(&key).await? {
@@ -118,16 +132,33 @@ impl Engine {
             if cutoff.is_some_and(|t| run_time(id).is_none_or(|rt| rt > t)) {
                 continue;
             }
-            let Some(bytes) = self.store.get(&self.scope.run(id).manifest()).await? else { continue };
+            let Some(bytes) = self.store.get(&self.scope.run(id).manifest()).await? else {
+                continue;
+            };
             let status = serde_json::from_slice::<Manifest>(&bytes).map(|m| m.status);
-            if matches!(status, Ok(RunStatus::Completed | RunStatus::PartiallyFailed)) {
+            if matches!(
+                status,
+                Ok(RunStatus::Completed | RunStatus::PartiallyFailed)
+            ) {
                 return Ok((id.clone(), bytes));
             }
         }
-        let known = if runs.is_empty() { "none".to_string() } else { runs.join(", ") };
+        let known = if runs.is_empty() {
+            "none".to_string()
+        } else {
+            runs.join(", ")
+        };
         Err(RestoreError::Invalid(match cutoff {
-            Some(t) => format!("no usable backup run started at or before {} in {} (runs: {known})", t.to_rfc3339(), self.scope.root()),
-            None => format!("no usable backup run in {} of {} (runs: {known})", self.scope.root(), self.store.location()),
+            Some(t) => format!(
+                "no usable backup run started at or before {} in {} (runs: {known})",
+                t.to_rfc3339(),
+                self.scope.root()
+            ),
+            None => format!(
+                "no usable backup run in {} of {} (runs: {known})",
+                self.scope.root(),
+                self.store.location()
+            ),
         }))
     }
 
@@ -155,7 +186,12 @@ impl Engine {
                 self.store.location()
             )));
         }
-        let (path, key_owned, expected, index) = (file.to_path_buf(), key.to_string(), sha256.to_string(), index.clone());
+        let (path, key_owned, expected, index) = (
+            file.to_path_buf(),
+            key.to_string(),
+            sha256.to_string(),
+            index.clone(),
+        );
         let (actual_sha, actual_size, entries) = tokio::task::spawn_blocking(move || {
             let (sha, len) = hash_file(&path)?;
             if sha != expected || len != size {
@@ -172,14 +208,22 @@ impl Engine {
         })
         .await
         .map_err(|e| RestoreError::Other(e.to_string()))??;
-        Ok(LoadedBundle { key: key.to_string(), sha256: actual_sha, size: actual_size, file, entries })
+        Ok(LoadedBundle {
+            key: key.to_string(),
+            sha256: actual_sha,
+            size: actual_size,
+            file,
+            entries,
+        })
     }
 }
 
 fn hash_file(path: &Path) -> Result<(String, u64), RestoreError> {
-    let mut f = std::fs::File::open(path).map_err(|e| RestoreError::Other(format!("{}: {e}", path.display())))?;
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| RestoreError::Other(format!("{}: {e}", path.display())))?;
     let mut h = Sha256::new();
-    let n = std::io::copy(&mut f, &mut h).map_err(|e| RestoreError::Other(format!("{}: {e}", path.display())))?;
+    let n = std::io::copy(&mut f, &mut h)
+        .map_err(|e| RestoreError::Other(format!("{}: {e}", path.display())))?;
     Ok((hex::encode(h.finalize()), n))
 }
 
@@ -195,7 +239,8 @@ impl ArnIndex {
     pub fn key_of(&self, arn: &str) -> Option<String> {
         let (region, account, kind, id) = parse_asset_arn(arn)?;
         let key = asset_key(kind, id);
-        (region == self.region && account == self.account && self.keys.contains(&key)).then_some(key)
+        (region == self.region && account == self.account && self.keys.contains(&key))
+            .then_some(key)
     }
 
     /// Asset keys of the run mentioned anywhere in `v`.
@@ -207,6 +252,14 @@ impl ArnIndex {
             _ => {}
         }
     }
+}
+
+/// Whether an entry name has the `<type>/<id>.json` shape of an asset document.
+pub fn looks_like_asset(name: &str) -> bool {
+    name.split_once('/').is_some_and(|(folder, file)| {
+        file.ends_with(".json")
+            && (folder == "refreshSchedule" || AssetType::ALL.iter().any(|k| k.as_str() == folder))
+    })
 }
 
 /// Which asset an entry name belongs to, if the name follows the `<type>/<id>.json` layout.
@@ -232,11 +285,19 @@ fn index_entries(path: &Path, index: &ArnIndex) -> Result<Vec<Entry>, String> {
         let mut f = zip.by_index(i).map_err(|e| e.to_string())?;
         let name = f.name().to_string();
         let owner = owner_of(&name, &index.keys);
-        let mut entry = Entry { name, owner: owner.as_ref().map(|o| o.0.clone()), primary: owner.is_some_and(|o| o.1), refs: BTreeSet::new(), doc: None };
+        let mut entry = Entry {
+            name,
+            owner: owner.as_ref().map(|o| o.0.clone()),
+            primary: owner.is_some_and(|o| o.1),
+            refs: BTreeSet::new(),
+            doc: None,
+        };
         if entry.owner.is_some() {
             let mut text = Vec::new();
-            f.read_to_end(&mut text).map_err(|e| format!("{}: {e}", entry.name))?;
-            let doc: Value = serde_json::from_slice(&text).map_err(|e| format!("{} is not JSON: {e}", entry.name))?;
+            f.read_to_end(&mut text)
+                .map_err(|e| format!("{}: {e}", entry.name))?;
+            let doc: Value = serde_json::from_slice(&text)
+                .map_err(|e| format!("{} is not JSON: {e}", entry.name))?;
             index.refs(&doc, &mut entry.refs);
             if let Some(o) = &entry.owner {
                 entry.refs.remove(o);
@@ -250,8 +311,9 @@ fn index_entries(path: &Path, index: &ArnIndex) -> Result<Vec<Entry>, String> {
 
 /// Parses and checks a manifest.
 pub fn parse_manifest(run_id: &str, bytes: &[u8]) -> Result<Manifest, RestoreError> {
-    let m: Manifest = serde_json::from_slice(bytes)
-        .map_err(|e| RestoreError::Integrity(format!("the manifest of run {run_id} is not readable: {e}")))?;
+    let m: Manifest = serde_json::from_slice(bytes).map_err(|e| {
+        RestoreError::Integrity(format!("the manifest of run {run_id} is not readable: {e}"))
+    })?;
     if m.format != MANIFEST_FORMAT {
         return Err(RestoreError::Invalid(format!(
             "the manifest of run {run_id} has format {} but this qsbackup reads format {MANIFEST_FORMAT}",
@@ -263,10 +325,19 @@ pub fn parse_manifest(run_id: &str, bytes: &[u8]) -> Result<Manifest, RestoreErr
 
 /// Tags of a backed-up asset as its bundle document records them (`tags: [{Key, Value}]`).
 pub fn doc_tags(doc: &Value) -> BTreeMap<String, String> {
-    let tags = doc.as_object().and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case("tags"))).map(|(_, v)| v);
+    let tags = doc
+        .as_object()
+        .and_then(|m| m.iter().find(|(k, _)| k.eq_ignore_ascii_case("tags")))
+        .map(|(_, v)| v);
     let mut out = BTreeMap::new();
     for t in tags.and_then(Value::as_array).into_iter().flatten() {
-        let get = |k: &str| t.as_object()?.iter().find(|(x, _)| x.eq_ignore_ascii_case(k))?.1.as_str();
+        let get = |k: &str| {
+            t.as_object()?
+                .iter()
+                .find(|(x, _)| x.eq_ignore_ascii_case(k))?
+                .1
+                .as_str()
+        };
         if let (Some(k), Some(v)) = (get("key"), get("value")) {
             out.insert(k.to_string(), v.to_string());
         }
@@ -279,39 +350,43 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-/// For each asset key, the bundles that hold its primary document, the manifest's own first.
-pub fn holders(manifest: &Manifest, bundles: &[LoadedBundle]) -> HashMap<String, Vec<usize>> {
-    let mut out: HashMap<String, Vec<usize>> = HashMap::new();
-    for (i, b) in bundles.iter().enumerate() {
-        for e in b.entries.iter().filter(|e| e.primary) {
-            if let Some(o) = &e.owner {
-                out.entry(o.clone()).or_default().push(i);
-            }
-        }
-    }
-    for a in &manifest.assets {
-        let key = asset_key(a.kind, &a.id);
-        if let (Some(list), Some(bk)) = (out.get_mut(&key), &a.bundle_key) {
-            list.sort_by_key(|i| bundles[*i].key != *bk);
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn entry_names_map_to_assets_and_arns_to_keys() {
-        let keys: BTreeSet<String> = ["dataset/ds-1", "dashboard/d1"].iter().map(|s| s.to_string()).collect();
-        assert_eq!(owner_of("dataset/ds-1.json", &keys), Some(("dataset/ds-1".into(), true)));
-        assert_eq!(owner_of("refreshSchedule/ds-1.s1.json", &keys), Some(("dataset/ds-1".into(), false)));
+        let keys: BTreeSet<String> = ["dataset/ds-1", "dashboard/d1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        assert_eq!(
+            owner_of("dataset/ds-1.json", &keys),
+            Some(("dataset/ds-1".into(), true))
+        );
+        assert_eq!(
+            owner_of("refreshSchedule/ds-1.s1.json", &keys),
+            Some(("dataset/ds-1".into(), false))
+        );
         assert_eq!(owner_of("padding/filler.bin", &keys), None);
         assert_eq!(owner_of("dashboard/other.json", &keys), None);
-        let idx = ArnIndex { region: "us-east-1".into(), account: "123456789012".into(), keys };
-        assert_eq!(idx.key_of("arn:aws:quicksight:us-east-1:123456789012:dataset/ds-1/refresh-schedule/s").as_deref(), Some("dataset/ds-1"));
-        assert_eq!(idx.key_of("arn:aws:quicksight:eu-west-1:123456789012:dataset/ds-1"), None);
-        assert_eq!(split_key("vpcConnection/v-1"), Some((AssetType::VpcConnection, "v-1")));
+        let idx = ArnIndex {
+            region: "us-east-1".into(),
+            account: "123456789012".into(),
+            keys,
+        };
+        assert_eq!(
+            idx.key_of("arn:aws:quicksight:us-east-1:123456789012:dataset/ds-1/refresh-schedule/s")
+                .as_deref(),
+            Some("dataset/ds-1")
+        );
+        assert_eq!(
+            idx.key_of("arn:aws:quicksight:eu-west-1:123456789012:dataset/ds-1"),
+            None
+        );
+        assert_eq!(
+            split_key("vpcConnection/v-1"),
+            Some((AssetType::VpcConnection, "v-1"))
+        );
     }
 }
