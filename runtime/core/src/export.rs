@@ -88,6 +88,17 @@ pub struct AssetError {
     pub message: String,
 }
 
+/// The part name of `range` of a batch of `batch_len` assets (see `layout::part_name`).
+fn part_of(work: &BatchWork, range: [u32; 2], batch_len: usize) -> String {
+    part_name(work.batch, range[0], range[1], batch_len as u32)
+}
+
+/// The export job id of a part: derived from the run and the range, so a retried start is
+/// recognised (ConflictException) instead of doubling the job.
+fn job_id(work: &BatchWork, part: &str) -> String {
+    format!("qsb-{}-{part}", work.run_id)
+}
+
 impl BatchWork {
     fn first(&self) -> Result<[u32; 2], StepError> {
         self.pending
@@ -98,11 +109,6 @@ impl BatchWork {
 }
 
 impl Engine {
-    fn part_of(&self, work: &BatchWork, range: [u32; 2], batch_len: usize) -> String {
-        let _ = self;
-        part_name(work.batch, range[0], range[1], batch_len as u32)
-    }
-
     async fn range_assets(
         &self,
         work: &BatchWork,
@@ -122,17 +128,12 @@ impl Engine {
         Ok((assets.to_vec(), r, batch.assets.len()))
     }
 
-    fn job_id(&self, work: &BatchWork, part: &str) -> String {
-        let _ = self;
-        format!("qsb-{}-{part}", work.run_id)
-    }
-
     /// Starts the export job of the first pending range. Idempotent: the job id is derived from
     /// the run and the range, and a job already running under that id is adopted, never doubled.
     pub async fn start_export(&self, work: BatchWork) -> Result<ExportJob, StepError> {
         let (assets, range, len) = self.range_assets(&work).await?;
-        let part = self.part_of(&work, range, len);
-        let job_id = self.job_id(&work, &part);
+        let part = part_of(&work, range, len);
+        let job_id = job_id(&work, &part);
         let arns: Vec<String> = assets.iter().map(|a| a.arn.clone()).collect();
         let e = &self.policy.export;
         let format = match e.format {
@@ -219,7 +220,7 @@ impl Engine {
         job.wait_seconds = self.settings.poll.wait(job.polls).as_secs().max(1);
         if job.status != JobState::Pending {
             let (assets, range, len) = self.range_assets(&job.work).await?;
-            let part = self.part_of(&job.work, range, len);
+            let part = part_of(&job.work, range, len);
             self.emit(Event::JobFinished {
                 part,
                 assets: assets.len(),
@@ -233,7 +234,7 @@ impl Engine {
     /// downloads), verifies it, stores it without overwriting, and records the outcome.
     pub async fn store_bundle(&self, job: ExportJob) -> Result<BatchProgress, StepError> {
         let (_, range, len) = self.range_assets(&job.work).await?;
-        let part = self.part_of(&job.work, range, len);
+        let part = part_of(&job.work, range, len);
         let keys = self.scope.run(&job.work.run_id);
         let key = keys.bundle(&part);
         tokio::fs::create_dir_all(&self.settings.work_dir)
@@ -355,7 +356,7 @@ impl Engine {
             });
             let at = range[0] + i as u32;
             let outcome = Outcome {
-                part: self.part_of(&job.work, [at, at + 1], len),
+                part: part_of(&job.work, [at, at + 1], len),
                 batch: job.work.batch,
                 range: [at, at + 1],
                 job_id: job.job_id.clone(),

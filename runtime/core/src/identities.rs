@@ -251,15 +251,11 @@ impl Engine {
                         .collect();
                     attrs.insert("runId".into(), attr_s(run_id));
                     attrs.insert("expiresAt".into(), attr_n(expires));
-                    WriteRequest::builder()
-                        .put_request(
-                            PutRequest::builder()
-                                .set_item(Some(attrs))
-                                .build()
-                                .map_err(|e| StepError::NonRetryable(e.to_string()))?,
-                        )
+                    let put = PutRequest::builder()
+                        .set_item(Some(attrs))
                         .build()
-                        .pipe(Ok)
+                        .map_err(|e| StepError::NonRetryable(e.to_string()))?;
+                    Ok(WriteRequest::builder().put_request(put).build())
                 })
                 .collect::<Result<_, StepError>>()?;
             for attempt in 0..8u32 {
@@ -291,13 +287,6 @@ impl Engine {
         Ok(())
     }
 }
-
-trait Pipe: Sized {
-    fn pipe<T>(self, f: impl FnOnce(Self) -> T) -> T {
-        f(self)
-    }
-}
-impl<T> Pipe for T {}
 
 /// One flat item per user, group and membership. Only strings: empty values are left out, never
 /// written as empty sets or strings.
