@@ -2,6 +2,7 @@
 // given, one CentralVaultStack per target Region in that account. Used by bin/ and the tests.
 
 import * as fs from 'fs';
+import * as lambda from 'aws-cdk-lib/aws-lambda';
 import * as path from 'path';
 import { App, AppProps, Validations } from 'aws-cdk-lib';
 import { AwsSolutionsChecks } from 'cdk-nag';
@@ -27,10 +28,26 @@ export interface BuildOptions {
    */
   readonly vaultAccount?: string;
   /**
+   * Lambda instruction set: `arm64` or `x86_64` (as the handlers were built).
+   * @default 'arm64'
+   */
+  readonly lambdaArchitecture?: string;
+  /**
    * Run the cdk-nag AwsSolutions checks at synth.
    * @default true
    */
   readonly nag?: boolean;
+}
+
+function lambdaArchitecture(name: string | undefined): lambda.Architecture {
+  switch (name ?? 'arm64') {
+    case 'arm64':
+      return lambda.Architecture.ARM_64;
+    case 'x86_64':
+      return lambda.Architecture.X86_64;
+    default:
+      throw new Error(`lambdaArchitecture must be arm64 or x86_64, got ${JSON.stringify(name)}`);
+  }
 }
 
 export interface BuiltApp {
@@ -94,6 +111,7 @@ export function buildApp(app: App, opts: BuildOptions): BuiltApp {
       policy: target,
       code: opts.code,
       centralVault: vault && { bucketName: vault.bucket.bucketName, account: opts.vaultAccount!, region: target.region },
+      lambdaArchitecture: lambdaArchitecture(opts.lambdaArchitecture),
     });
     if (vault) stack.addStackDependency(vault, 'backups are written to the central vault');
     return stack;

@@ -87,6 +87,12 @@ export interface QuickSightBackupProps {
    * @default - no vault: the policy's storage
    */
   readonly centralVault?: CentralVaultRef;
+  /**
+   * Instruction set of the Lambda functions; must match how the handlers were built
+   * (`cargo lambda build --arm64` or `--x86-64`).
+   * @default lambda.Architecture.ARM_64
+   */
+  readonly lambdaArchitecture?: lambda.Architecture;
 }
 
 /** Backs up the QuickSight assets and identities of one account and Region on a schedule. */
@@ -382,7 +388,7 @@ export class QuickSightBackup extends Construct {
     const fn = new lambda.Function(this, id, {
       description: `qsbackup ${this.policy.name}: ${binary}`,
       runtime: lambda.Runtime.PROVIDED_AL2023,
-      architecture: lambda.Architecture.ARM_64,
+      architecture: props.lambdaArchitecture ?? lambda.Architecture.ARM_64,
       handler: 'bootstrap',
       code,
       memorySize: settings.memorySize ?? props.memorySize ?? DEFAULTS.memorySize,

@@ -168,3 +168,16 @@ describe('the cdk CLI (offline)', () => {
     expect(r.stderr).toContain('$.export.concurrentJobs: must be <= 5');
   });
 });
+
+describe('Lambda architecture (-c lambdaArchitecture=...)', () => {
+  test('arm64 by default, x86_64 when the handlers were built for it, anything else refused', () => {
+    const archs = (opts: { lambdaArchitecture?: string }) => {
+      const synth = synthPolicy(path.join(EXAMPLES_DIR, 'minimal.yaml'), opts);
+      const fns = Object.values(resourcesOf(Object.values(synth.templates)[0], 'AWS::Lambda::Function'));
+      return [...new Set(fns.map((f: any) => f.Properties.Architectures.join(',')))];
+    };
+    expect(archs({})).toEqual(['arm64']);
+    expect(archs({ lambdaArchitecture: 'x86_64' })).toEqual(['x86_64']);
+    expect(() => synthPolicy(path.join(EXAMPLES_DIR, 'minimal.yaml'), { lambdaArchitecture: 'sparc' })).toThrow(/arm64 or x86_64/);
+  });
+});
