@@ -205,9 +205,15 @@ async fn an_expired_download_url_is_renewed_and_a_truncated_download_retried() {
     }
     assert_eq!(job.status, JobState::Succeeded);
     // The URL seen by check_export is long expired when store_bundle runs.
+    assert!(job.download_url.is_some(), "the check keeps the URL it saw");
     emu.advance_clock(3600);
+    emu.reset_counters();
     let progress = e.store_bundle(job).await.unwrap();
     assert!(progress.done);
+    assert!(
+        emu.counters().op("DescribeAssetBundleExportJob").calls >= 1,
+        "the expired URL was renewed with a fresh Describe"
+    );
     let key = e.scope.run(&run.run_id).bundle("b0000");
     assert!(
         verify_zip(&dir.path().join(&key)).unwrap() > 0,
@@ -404,7 +410,7 @@ async fn a_second_run_describes_only_what_changed_since_the_first() {
     let emu = emulator(quick()).await;
     let dir = tempfile::tempdir().unwrap();
     let e = Arc::new(engine(&emu, &sample_policy(dir.path())).await);
-    e.run_backup(None, chrono::Utc::now()).await.unwrap();
+    let first_out = e.run_backup(None, chrono::Utc::now()).await.unwrap();
     let first = emu.counters();
     assert!(first.op("DescribeDashboard").calls > 50);
 
@@ -435,8 +441,11 @@ async fn a_second_run_describes_only_what_changed_since_the_first() {
         .find(|a| a.id == "dashboard-sales-overview")
         .unwrap();
     assert_eq!(renamed.name, "Sales overview (v2)");
+    // Reused dependencies plan the same assets as described ones did.
     assert_eq!(
         m.assets.len(),
-        read_manifest(dir.path(), &out.manifest_key).assets.len()
+        read_manifest(dir.path(), &first_out.manifest_key)
+            .assets
+            .len()
     );
 }

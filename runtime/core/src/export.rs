@@ -48,6 +48,10 @@ pub struct ExportJob {
     /// When the job was started (RFC 3339), for the report's job timeline.
     #[serde(default)]
     pub started_at: String,
+    /// The download URL of the Describe that saw the job succeed (valid 5 minutes), so storing
+    /// needs no second Describe unless it expired.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub download_url: Option<String>,
 }
 
 /// A batch after a step that may finish it.
@@ -180,6 +184,7 @@ impl Engine {
             wait_seconds: self.settings.poll.wait(0).as_secs().max(1),
             polls: 0,
             started_at: chrono::Utc::now().to_rfc3339(),
+            download_url: None,
         })
     }
 
@@ -216,6 +221,7 @@ impl Engine {
             Some(AssetBundleExportJobStatus::Failed) => JobState::Failed,
             _ => JobState::Pending,
         };
+        job.download_url = out.download_url().map(str::to_string);
         job.polls += 1;
         job.wait_seconds = self.settings.poll.wait(job.polls).as_secs().max(1);
         if job.status != JobState::Pending {
@@ -252,7 +258,9 @@ impl Engine {
             .map_err(|e| StepError::Retryable(format!("temp file: {e}")))?
             .into_temp_path();
         let zip = matches!(self.policy.export.format, ExportFormat::QuicksightJson);
-        let (sha, size) = self.download_verified(&job.job_id, &spool, zip).await?;
+        let (sha, size) = self
+            .download_verified(&job.job_id, job.download_url.as_deref(), &spool, zip)
+            .await?;
         match self.store.put_file_new(&key, &spool).await {
             Ok(()) => {}
             Err(StoreError::AlreadyExists { .. }) => {
@@ -396,6 +404,7 @@ impl Engine {
     async fn download_verified(
         &self,
         job_id: &str,
+        known_url: Option<&str>,
         dest: &Path,
         zip: bool,
     ) -> Result<(String, u64), StepError> {
@@ -404,13 +413,19 @@ impl Engine {
             if attempt > 0 {
                 tokio::time::sleep(self.settings.retry.delay(attempt)).await;
             }
-            // Every Describe hands out a fresh 5-minute URL.
-            let out = self.describe_job(job_id).await?;
-            let Some(url) = out.download_url() else {
-                last = "the job has no download URL".into();
-                continue;
+            // The first attempt uses the URL the check saw; every retry asks for a fresh one
+            // (each Describe hands out a new 5-minute URL).
+            let url = match (attempt, known_url) {
+                (0, Some(u)) => u.to_string(),
+                _ => match self.describe_job(job_id).await?.download_url() {
+                    Some(u) => u.to_string(),
+                    None => {
+                        last = "the job has no download URL".into();
+                        continue;
+                    }
+                },
             };
-            match self.download_once(url, dest).await {
+            match self.download_once(&url, dest).await {
                 Ok((sha, size)) => match if zip {
                     verify_zip_blocking(dest).await
                 } else {
@@ -525,6 +540,7 @@ mod tests {
             wait_seconds: 3,
             polls: 0,
             started_at: "t".into(),
+            download_url: None,
         };
         let v = serde_json::to_value(&job).unwrap();
         assert_eq!(
