@@ -26,11 +26,11 @@ fn host() -> String {
         .unwrap_or_else(|_| format!("pid {}", std::process::id()))
 }
 
-fn s(v: impl Into<String>) -> AttributeValue {
+pub(crate) fn attr_s(v: impl Into<String>) -> AttributeValue {
     AttributeValue::S(v.into())
 }
 
-fn n(v: impl ToString) -> AttributeValue {
+pub(crate) fn attr_n(v: impl ToString) -> AttributeValue {
     AttributeValue::N(v.to_string())
 }
 
@@ -46,15 +46,15 @@ impl Engine {
             let r = client
                 .put_item()
                 .table_name(table)
-                .item("lockId", s(self.scope.id()))
-                .item("runId", s(run_id))
-                .item("expiresAt", n(expires))
-                .item("host", s(host()))
+                .item("lockId", attr_s(self.scope.id()))
+                .item("runId", attr_s(run_id))
+                .item("expiresAt", attr_n(expires))
+                .item("host", attr_s(host()))
                 .condition_expression(
                     "attribute_not_exists(lockId) OR expiresAt < :now OR runId = :run",
                 )
-                .expression_attribute_values(":now", n(now.timestamp()))
-                .expression_attribute_values(":run", s(run_id))
+                .expression_attribute_values(":now", attr_n(now.timestamp()))
+                .expression_attribute_values(":run", attr_s(run_id))
                 .return_values_on_condition_check_failure(
                     aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure::AllOld,
                 )
@@ -126,9 +126,9 @@ impl Engine {
             let r = client
                 .delete_item()
                 .table_name(table)
-                .key("lockId", s(self.scope.id()))
+                .key("lockId", attr_s(self.scope.id()))
                 .condition_expression("runId = :run")
-                .expression_attribute_values(":run", s(run_id))
+                .expression_attribute_values(":run", attr_s(run_id))
                 .send()
                 .await;
             return match r {
@@ -173,8 +173,8 @@ impl Engine {
         let mut req = client
             .update_item()
             .table_name(table)
-            .key("scope", s(self.scope.id()))
-            .key("runId", s(run_id));
+            .key("scope", attr_s(self.scope.id()))
+            .key("runId", attr_s(run_id));
         for (i, (k, v)) in fields.into_iter().enumerate() {
             update.push(format!("#k{i} = :v{i}"));
             req = req
@@ -187,12 +187,4 @@ impl Engine {
             .map(|_| ())
             .map_err(|e| StepError::Retryable(format!("DynamoDB UpdateItem on {table}: {e:?}")))
     }
-}
-
-pub(crate) fn attr_s(v: impl Into<String>) -> AttributeValue {
-    s(v)
-}
-
-pub(crate) fn attr_n(v: impl ToString) -> AttributeValue {
-    n(v)
 }

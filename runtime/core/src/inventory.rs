@@ -45,11 +45,24 @@ pub struct Skipped {
     pub reason: String,
 }
 
-/// Everything discovery found.
-#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+/// Everything discovery found: exportable assets, and the others with the reason (kept whole,
+/// so selection rules apply to them the same way).
+#[derive(Clone, Debug, Default)]
 pub struct Inventory {
     pub assets: Vec<Asset>,
-    pub skipped: Vec<Skipped>,
+    pub skipped: Vec<(Asset, String)>,
+}
+
+impl Skipped {
+    pub fn new(a: &Asset, reason: &str) -> Skipped {
+        Skipped {
+            kind: a.kind,
+            id: a.id.clone(),
+            arn: a.arn.clone(),
+            name: a.name.clone(),
+            reason: reason.to_string(),
+        }
+    }
 }
 
 /// Data source types that asset bundle jobs cannot export (QuickSight developer guide).
@@ -205,8 +218,17 @@ impl Engine {
     }
 
     async fn list_type(&self, kind: AssetType) -> Result<Vec<(Asset, Option<String>)>, QsError> {
-        let qs = &self.qs;
-        let acct = self.scope.account.as_str();
+        self.list_assets(&self.qs, &self.scope.account, kind).await
+    }
+
+    /// Every asset of `kind` in `acct` through `qs` (one walk of the List call), each with the
+    /// reason it cannot be exported, if any. Restore lists its target account with it too.
+    pub(crate) async fn list_assets(
+        &self,
+        qs: &aws_sdk_quicksight::Client,
+        acct: &str,
+        kind: AssetType,
+    ) -> Result<Vec<(Asset, Option<String>)>, QsError> {
         let assets = match kind {
             AssetType::Dashboard => paginate!(
                 self,
@@ -562,18 +584,12 @@ fn classify(all: Vec<(Asset, Option<String>)>) -> Inventory {
     let mut inv = Inventory::default();
     for (a, _) in all {
         match reasons.get(&a.arn) {
-            Some(reason) => inv.skipped.push(Skipped {
-                kind: a.kind,
-                id: a.id,
-                arn: a.arn,
-                name: a.name,
-                reason: reason.clone(),
-            }),
+            Some(reason) => inv.skipped.push((a, reason.clone())),
             None => inv.assets.push(a),
         }
     }
     inv.assets.sort_by(|a, b| a.arn.cmp(&b.arn));
-    inv.skipped.sort_by(|a, b| a.arn.cmp(&b.arn));
+    inv.skipped.sort_by(|a, b| a.0.arn.cmp(&b.0.arn));
     inv
 }
 
@@ -592,23 +608,27 @@ pub fn needs(policy: &Policy) -> (bool, bool) {
     (tags, folders)
 }
 
+/// A bare asset for unit tests: ARN `arn:<id>`, dependencies `arn:<dep>`.
+#[cfg(test)]
+pub(crate) fn test_asset(kind: AssetType, id: &str, deps: &[&str]) -> Asset {
+    Asset {
+        kind,
+        id: id.into(),
+        arn: format!("arn:{id}"),
+        name: id.into(),
+        last_updated: None,
+        deps: deps.iter().map(|d| format!("arn:{d}")).collect(),
+        tags: BTreeMap::new(),
+        folders: vec![],
+    }
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn a(kind: AssetType, id: &str, deps: &[&str]) -> Asset {
-        Asset {
-            kind,
-            id: id.into(),
-            arn: format!("arn:{id}"),
-            name: id.into(),
-            last_updated: None,
-            deps: deps.iter().map(|d| format!("arn:{d}")).collect(),
-            tags: BTreeMap::new(),
-            folders: vec![],
-        }
-    }
+    use super::test_asset as a;
 
     #[test]
     fn unsupported_data_sources_taint_their_dependents_with_a_reason() {
@@ -625,8 +645,8 @@ mod tests {
         ]);
         let kept: Vec<&str> = inv.assets.iter().map(|a| a.id.as_str()).collect();
         assert_eq!(kept, ["d2", "ds2", "pg"]);
-        let d1 = inv.skipped.iter().find(|s| s.id == "d1").unwrap();
-        assert_eq!(d1.reason, "depends on unsupported dataset ds1");
+        let (_, why) = inv.skipped.iter().find(|(s, _)| s.id == "d1").unwrap();
+        assert_eq!(why, "depends on unsupported dataset ds1");
     }
 
     #[test]

@@ -128,20 +128,8 @@ pub fn select(policy: &Policy, inv: &Inventory) -> (Vec<Asset>, Vec<Skipped>) {
     let skipped = inv
         .skipped
         .iter()
-        .filter(|s| {
-            let probe = Asset {
-                kind: s.kind,
-                id: s.id.clone(),
-                arn: s.arn.clone(),
-                name: s.name.clone(),
-                last_updated: None,
-                deps: vec![],
-                tags: BTreeMap::new(),
-                folders: vec![],
-            };
-            wanted(&probe)
-        })
-        .cloned()
+        .filter(|(a, _)| wanted(a))
+        .map(|(a, why)| Skipped::new(a, why))
         .collect();
     (selected, skipped)
 }
@@ -228,18 +216,7 @@ mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
-    fn a(kind: AssetType, id: &str, deps: &[&str]) -> Asset {
-        Asset {
-            kind,
-            id: id.into(),
-            arn: format!("arn:{id}"),
-            name: format!("Name {id}"),
-            last_updated: None,
-            deps: deps.iter().map(|d| format!("arn:{d}")).collect(),
-            tags: BTreeMap::new(),
-            folders: vec![],
-        }
-    }
+    use crate::inventory::test_asset as a;
 
     #[test]
     fn assets_sharing_a_dependency_land_in_the_same_batch() {
@@ -309,5 +286,15 @@ mod tests {
         policy.selection.follow_dependencies = false;
         let (sel, _) = select(&policy, &inv);
         assert_eq!(sel.len(), 1);
+        // Skipped assets are reported when the rules select them, by tag too.
+        let mut jira = a(AssetType::Dashboard, "jira", &[]);
+        jira.tags.insert("team".into(), "support".into());
+        inv.skipped = vec![
+            (jira, "depends on unsupported dataset x".into()),
+            (a(AssetType::Dashboard, "untagged", &[]), "y".into()),
+        ];
+        let (_, skipped) = select(&policy, &inv);
+        let ids: Vec<&str> = skipped.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, ["jira"]);
     }
 }

@@ -32,7 +32,7 @@ pub use verify::Verification;
 use crate::engine::Engine;
 use crate::layout::{is_run_id, new_run_id};
 use crate::overrides::{Overrides, PrincipalMapper};
-use crate::qs::{QsError, paginate};
+use crate::qs::QsError;
 use crate::store::{Store, StoreError};
 use jobs::{JobOutcome, JobRequest, Source, ZipPart};
 use plan::{BundleRef, Candidate, MAX_OVERRIDES_PER_TYPE, RESTORE_PLAN_FORMAT};
@@ -461,94 +461,17 @@ impl<'a> Restorer<'a> {
         account: &str,
         kinds: &BTreeSet<AssetType>,
     ) -> Result<HashMap<String, Option<String>>, RestoreError> {
-        let e = self.engine;
-        let qs = &self.clients.qs;
-        let ts = |t: Option<&aws_smithy_types::DateTime>| {
-            t.and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok())
-        };
-        let lists = futures::future::try_join_all(kinds.iter().map(|kind| async move {
-            let k = *kind;
-            let items: Vec<(String, Option<String>)> = match k {
-                AssetType::Dashboard => paginate!(
-                    e,
-                    "ListDashboards",
-                    qs.list_dashboards().aws_account_id(account),
-                    dashboard_summary_list,
-                    |d| d
-                        .dashboard_id()
-                        .map(|id| (id.to_string(), ts(d.last_updated_time())))
-                ),
-                AssetType::Analysis => paginate!(
-                    e,
-                    "ListAnalyses",
-                    qs.list_analyses().aws_account_id(account),
-                    analysis_summary_list,
-                    |d| {
-                        (d.status() != Some(&aws_sdk_quicksight::types::ResourceStatus::Deleted))
-                            .then(|| {
-                                d.analysis_id()
-                                    .map(|id| (id.to_string(), ts(d.last_updated_time())))
-                            })
-                            .flatten()
-                    }
-                ),
-                AssetType::Dataset => paginate!(
-                    e,
-                    "ListDataSets",
-                    qs.list_data_sets().aws_account_id(account),
-                    data_set_summaries,
-                    |d| d
-                        .data_set_id()
-                        .map(|id| (id.to_string(), ts(d.last_updated_time())))
-                ),
-                AssetType::Datasource => paginate!(
-                    e,
-                    "ListDataSources",
-                    qs.list_data_sources().aws_account_id(account),
-                    data_sources,
-                    |d| d
-                        .data_source_id()
-                        .map(|id| (id.to_string(), ts(d.last_updated_time())))
-                ),
-                AssetType::Theme => paginate!(
-                    e,
-                    "ListThemes",
-                    qs.list_themes()
-                        .aws_account_id(account)
-                        .r#type(aws_sdk_quicksight::types::ThemeType::Custom),
-                    theme_summary_list,
-                    |d| d
-                        .theme_id()
-                        .map(|id| (id.to_string(), ts(d.last_updated_time())))
-                ),
-                AssetType::Folder => paginate!(
-                    e,
-                    "ListFolders",
-                    qs.list_folders().aws_account_id(account),
-                    folder_summary_list,
-                    |d| d
-                        .folder_id()
-                        .map(|id| (id.to_string(), ts(d.last_updated_time())))
-                ),
-                AssetType::VpcConnection => paginate!(
-                    e,
-                    "ListVPCConnections",
-                    qs.list_vpc_connections().aws_account_id(account),
-                    vpc_connection_summaries,
-                    |d| d
-                        .vpc_connection_id()
-                        .map(|id| (id.to_string(), ts(d.last_updated_time())))
-                ),
-            };
-            Ok::<_, QsError>(
-                items
-                    .into_iter()
-                    .map(move |(id, t)| (asset_key(k, &id), t))
-                    .collect::<Vec<_>>(),
-            )
-        }))
+        let lists = futures::future::try_join_all(
+            kinds
+                .iter()
+                .map(|k| self.engine.list_assets(&self.clients.qs, account, *k)),
+        )
         .await?;
-        Ok(lists.into_iter().flatten().collect())
+        Ok(lists
+            .into_iter()
+            .flatten()
+            .map(|(a, _)| (asset_key(a.kind, &a.id), a.last_updated))
+            .collect())
     }
 
     /// Runs a plan: checks, identities, import jobs, verification, report.
